@@ -1,0 +1,246 @@
+package units
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"unicode/utf8"
+)
+
+// MaxLineLength is systemd's LONG_LINE_MAX: a physical line, or a logical
+// line joined from continuations, longer than this fails the whole file.
+const MaxLineLength = 1 << 20
+
+// Entry is one "Key=Value" assignment of a unit file, after comments were
+// dropped, continuation lines joined and whitespace trimmed.
+type Entry struct {
+	Section string
+	Key     string
+	Value   string
+	// Pos is where the logical line ends: systemd reports problems in a
+	// continued value at its last physical line. FirstLine is where it
+	// started.
+	Pos       Pos
+	FirstLine int
+}
+
+// Header is a "[Section]" line.
+type Header struct {
+	Name string
+	Pos  Pos
+}
+
+// Lexed is the result of Lex.
+type Lexed struct {
+	Entries []Entry
+	Headers []Header
+	// Lines is the number of physical lines read.
+	Lines int
+	// Failed is set when the file is unusable as a whole (systemd refuses
+	// the unit, or ignores the drop-in): an invalid section header, invalid
+	// UTF-8, an oversize line. Entries then holds what came before.
+	Failed bool
+	Diags  Diagnostics
+}
+
+var utf8BOM = []byte("\xef\xbb\xbf")
+
+// Lex splits a unit file into sections and assignments exactly as systemd's
+// config_parse() (src/shared/conf-parser.c, v252) does:
+//
+//   - lines end at "\n", "\r\n", "\r" or a NUL byte;
+//   - a line whose first non-blank byte is '#' or ';' is a comment, even in
+//     the middle of a continued value (it is skipped, the value goes on);
+//   - an odd number of trailing backslashes continues the line: the last
+//     backslash becomes a space and the next line is appended as is;
+//   - a UTF-8 byte order mark is skipped once, before the first line that
+//     has one;
+//   - there are no inline comments.
+//
+// Lex knows nothing about which sections and keys exist; it reports only
+// syntax problems. It reads all of r.
+func Lex(r io.Reader, file string) *Lexed {
+	data, err := io.ReadAll(r)
+	res := &Lexed{}
+	if err != nil {
+		res.Failed = true
+		res.Diags = append(res.Diags, Diagnostic{Pos: Pos{File: file}, Severity: Error, Msg: fmt.Sprintf("read failed: %v", err)})
+		return res
+	}
+	lexBytes(data, file, res)
+	return res
+}
+
+// LexBytes is Lex over a byte slice.
+func LexBytes(data []byte, file string) *Lexed {
+	res := &Lexed{}
+	lexBytes(data, file, res)
+	return res
+}
+
+func lexBytes(data []byte, file string, res *Lexed) {
+	var (
+		cont      []byte // the logical line being continued, nil if none
+		contFirst int
+		bomSeen   bool
+		section   string
+		inSection bool // a section (known to Lex: any valid header) is open
+	)
+	fail := func(line int, format string, args ...any) {
+		res.Failed = true
+		res.Diags = append(res.Diags, Diagnostic{Pos: Pos{File: file, Line: line}, Severity: Error, Msg: fmt.Sprintf(format, args...)})
+	}
+	warn := func(line int, format string, args ...any) {
+		res.Diags = append(res.Diags, Diagnostic{Pos: Pos{File: file, Line: line}, Severity: Warning, Msg: fmt.Sprintf(format, args...)})
+	}
+
+	// parseLine is conf-parser.c's parse_line(). It returns false when the
+	// file must be abandoned.
+	parseLine := func(first, line int, l []byte) bool {
+		l = trimSpace(l)
+		if len(l) == 0 {
+			return true
+		}
+		if !utf8.Valid(l) {
+			fail(line, "line is not valid UTF-8, refusing the file")
+			return false
+		}
+		if l[0] == '[' {
+			if l[len(l)-1] != ']' {
+				fail(line, "invalid section header %q", l)
+				return false
+			}
+			name := l[1 : len(l)-1]
+			if !stringIsSafe(name) {
+				fail(line, "bad characters in section header %q", l)
+				return false
+			}
+			section = string(name)
+			inSection = true
+			res.Headers = append(res.Headers, Header{Name: section, Pos: Pos{File: file, Line: line}})
+			return true
+		}
+		if !inSection {
+			warn(line, "assignment outside of section, ignoring")
+			return true
+		}
+		eq := bytes.IndexByte(l, '=')
+		if eq < 0 {
+			warn(line, "missing '=', ignoring line")
+			return true
+		}
+		if eq == 0 {
+			warn(line, "missing key name before '=', ignoring line")
+			return true
+		}
+		res.Entries = append(res.Entries, Entry{
+			Section:   section,
+			Key:       string(trimSpace(l[:eq])),
+			Value:     string(trimSpace(l[eq+1:])),
+			Pos:       Pos{File: file, Line: line},
+			FirstLine: first,
+		})
+		return true
+	}
+
+	line := 0
+	for len(data) > 0 {
+		// read_line(): the line ends at \n, \r\n, \r or NUL.
+		end := bytes.IndexAny(data, "\n\r\x00")
+		var buf []byte
+		if end < 0 {
+			buf, data = data, nil
+		} else {
+			buf = data[:end]
+			if data[end] == '\r' && end+1 < len(data) && data[end+1] == '\n' {
+				end++
+			}
+			data = data[end+1:]
+		}
+		line++
+		res.Lines = line
+		if len(buf) > MaxLineLength {
+			fail(line, "line too long (more than %d bytes), refusing the file", MaxLineLength)
+			return
+		}
+
+		if t := trimLeftSpace(buf); len(t) > 0 && (t[0] == '#' || t[0] == ';') {
+			continue
+		}
+		l := buf
+		if !bomSeen && bytes.HasPrefix(l, utf8BOM) {
+			l = l[len(utf8BOM):]
+			bomSeen = true
+		}
+
+		var p []byte
+		if cont != nil {
+			if len(cont)+len(l) > MaxLineLength {
+				fail(line, "continuation line too long (more than %d bytes), refusing the file", MaxLineLength)
+				return
+			}
+			cont = append(cont, l...)
+			p = cont
+		} else {
+			p = l
+			contFirst = line
+		}
+
+		if oddTrailingBackslashes(p) {
+			if cont == nil {
+				cont = make([]byte, 0, len(p)+64)
+				cont = append(cont, p...)
+			}
+			cont[len(cont)-1] = ' '
+			continue
+		}
+		ok := parseLine(contFirst, line, p)
+		cont = nil
+		if !ok {
+			return
+		}
+	}
+	if cont != nil {
+		// A trailing backslash at EOF still ends the value.
+		parseLine(contFirst, line, cont)
+	}
+}
+
+// oddTrailingBackslashes mirrors config_parse()'s escape scan: the line
+// continues when its last byte is a backslash that is not itself escaped.
+func oddTrailingBackslashes(p []byte) bool {
+	n := 0
+	for i := len(p) - 1; i >= 0 && p[i] == '\\'; i-- {
+		n++
+	}
+	return n%2 == 1
+}
+
+// isSpace is systemd's WHITESPACE set.
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func trimLeftSpace(b []byte) []byte {
+	for len(b) > 0 && isSpace(b[0]) {
+		b = b[1:]
+	}
+	return b
+}
+
+func trimSpace(b []byte) []byte {
+	b = trimLeftSpace(b)
+	for len(b) > 0 && isSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// stringIsSafe is systemd's string_is_safe(): no control characters, no
+// quotes, no backslash.
+func stringIsSafe(b []byte) bool {
+	for _, c := range b {
+		if c < ' ' || c == 0x7f || c == '\\' || c == '"' || c == '\'' {
+			return false
+		}
+	}
+	return true
+}
