@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/sockd/sockd/activator"
+	"github.com/sockd/sockd/config"
+	"github.com/sockd/sockd/supervisor"
+)
+
+type stringList []string
+
+func (l *stringList) String() string     { return fmt.Sprint(*l) }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+// Run is `sockd run`: the daemon, in the foreground.
+func Run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sockd run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		cfgPath  = fs.String("config", "", "configuration file (default /etc/sockd/sockd.toml, or $XDG_CONFIG_HOME/sockd/sockd.toml with --user)")
+		userMode = fs.Bool("user", false, "run as a per-user manager: user unit and runtime directories, specifiers for the user")
+		control  = fs.String("control", os.Getenv("SOCKD_CONTROL"), "control socket path (default from the configuration)")
+		logLevel = fs.String("log-level", "", "override the configured log level (debug, info, warn, error)")
+		unitDirs stringList
+	)
+	fs.Var(&unitDirs, "units", "unit directory, highest priority first (repeatable; replaces the configured list)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: sockd run [--config FILE] [--units DIR]... [--user] [--control PATH]\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "sockd run: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+
+	path, optional := *cfgPath, false
+	if path == "" {
+		path, optional = config.DefaultPath(*userMode), true
+	}
+	cfg, err := config.Load(path, *userMode, optional)
+	if err != nil {
+		fmt.Fprintf(stderr, "sockd: %v\n", err)
+		return 1
+	}
+	if *control != "" {
+		cfg.ControlSocket = *control
+	}
+	if *logLevel != "" {
+		cfg.Log.Level = *logLevel
+	}
+	log, err := newLogger(cfg.Log, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "sockd: %v\n", err)
+		return 1
+	}
+	defer log.Sync()
+
+	// Sockets passed to sockd itself (sockd.socket) are adopted, not bound.
+	inherited, err := activator.Inherit()
+	if err != nil {
+		log.Warn("inherited fds", zap.Error(err))
+	}
+
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer cancel()
+	sup, err := supervisor.New(supervisor.Options{
+		Config:    cfg,
+		UnitDirs:  unitDirs,
+		UserMode:  *userMode,
+		Logger:    log,
+		Inherited: inherited,
+		OnReady: func() {
+			// Under systemd (Type=notify), say we are bound and serving.
+			daemon.SdNotify(false, daemon.SdNotifyReady)
+		},
+	})
+	if err != nil {
+		log.Error("start", zap.Error(err))
+		return 1
+	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			daemon.SdNotify(false, daemon.SdNotifyReloading)
+			if err := sup.Reload(ctx); err != nil {
+				log.Warn("reload", zap.Error(err))
+			}
+			daemon.SdNotify(false, daemon.SdNotifyReady)
+		}
+	}()
+
+	runErr := sup.Run(ctx)
+	daemon.SdNotify(false, daemon.SdNotifyStopping)
+	if runErr != nil {
+		log.Error("sockd", zap.Error(runErr))
+		return 1
+	}
+	return 0
+}
+
+// newLogger builds sockd's structured log: one event per line on stderr,
+// human-readable (console) or JSON.
+func newLogger(c config.Log, w io.Writer) (*zap.Logger, error) {
+	level, err := zapcore.ParseLevel(c.Level)
+	if err != nil {
+		return nil, fmt.Errorf("log level: %w", err)
+	}
+	ec := zap.NewProductionEncoderConfig()
+	ec.TimeKey = "ts"
+	ec.EncodeTime = zapcore.ISO8601TimeEncoder
+	var enc zapcore.Encoder
+	if c.Format == "json" {
+		enc = zapcore.NewJSONEncoder(ec)
+	} else {
+		ec.EncodeLevel = zapcore.CapitalLevelEncoder
+		enc = zapcore.NewConsoleEncoder(ec)
+	}
+	core := zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), level)
+	return zap.New(core), nil
+}
