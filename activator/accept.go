@@ -1,0 +1,132 @@
+package activator
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// Conn is a connection accepted on an Accept=yes listener. sockd does not
+// read from it: it hands it to the service instance and closes its copy.
+type Conn struct {
+	FD     int
+	Local  unix.Sockaddr
+	Remote unix.Sockaddr
+}
+
+// AcceptConn accepts one pending connection from the listening fd. The
+// connection is close-on-exec and blocking (services get blocking sockets
+// unless NonBlocking=yes, which the spawner applies). It returns
+// unix.EAGAIN when nothing is pending.
+func AcceptConn(fd int) (Conn, error) {
+	nfd, rsa, err := unix.Accept4(fd, unix.SOCK_CLOEXEC)
+	if err != nil {
+		return Conn{FD: -1}, err
+	}
+	c := Conn{FD: nfd, Remote: rsa}
+	if lsa, err := unix.Getsockname(nfd); err == nil {
+		c.Local = lsa
+	}
+	return c, nil
+}
+
+// Source identifies a connection's source for MaxConnectionsPerSource=: the
+// remote IP for IP sockets, the peer's uid for AF_UNIX (systemd v256+),
+// the CID for vsock. ok is false when there is no usable source.
+func (c Conn) Source() (key string, ok bool) {
+	switch sa := c.Remote.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrFrom4(sa.Addr).String(), true
+	case *unix.SockaddrInet6:
+		return netip.AddrFrom16(sa.Addr).Unmap().String(), true
+	case *unix.SockaddrVM:
+		return "vsock:" + strconv.FormatUint(uint64(sa.CID), 10), true
+	case *unix.SockaddrUnix, nil:
+		cred, err := unix.GetsockoptUcred(c.FD, unix.SOL_SOCKET, unix.SO_PEERCRED)
+		if err != nil {
+			return "", false
+		}
+		return "uid:" + strconv.FormatUint(uint64(cred.Uid), 10), true
+	}
+	return "", false
+}
+
+// Instance returns the instance string systemd (v252–v257) gives the
+// service started for this connection: "N-LOCAL-REMOTE", e.g.
+// "0-127.0.0.1:22-127.0.0.1:41234", IPv6 without brackets
+// ("3-::1:22-::1:50000"), AF_UNIX "N-PEERPID-PEERUID" (or "N-unknown").
+func (c Conn) Instance(n uint64) string {
+	b := strconv.AppendUint(make([]byte, 0, 64), n, 10)
+	switch r := c.Remote.(type) {
+	case *unix.SockaddrInet4, *unix.SockaddrInet6:
+		b = append(b, '-')
+		b = appendIPPort(b, c.Local)
+		b = append(b, '-')
+		b = appendIPPort(b, r)
+	case *unix.SockaddrVM:
+		l, _ := c.Local.(*unix.SockaddrVM)
+		if l == nil {
+			l = &unix.SockaddrVM{}
+		}
+		b = fmt.Appendf(b, "-%d:%d-%d:%d", l.CID, l.Port, r.CID, r.Port)
+	default:
+		cred, err := unix.GetsockoptUcred(c.FD, unix.SOL_SOCKET, unix.SO_PEERCRED)
+		if err != nil {
+			b = append(b, "-unknown"...)
+			break
+		}
+		b = fmt.Appendf(b, "-%d-%d", cred.Pid, cred.Uid)
+	}
+	return string(b)
+}
+
+func appendIPPort(b []byte, sa unix.Sockaddr) []byte {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		b = netip.AddrFrom4(a.Addr).AppendTo(b)
+		b = append(b, ':')
+		return strconv.AppendInt(b, int64(a.Port), 10)
+	case *unix.SockaddrInet6:
+		// systemd prints IPv4-mapped peers as IPv4.
+		b = netip.AddrFrom16(a.Addr).Unmap().AppendTo(b)
+		b = append(b, ':')
+		return strconv.AppendInt(b, int64(a.Port), 10)
+	}
+	return append(b, "unknown"...)
+}
+
+// RemoteEnv returns REMOTE_ADDR and REMOTE_PORT as systemd sets them for
+// Accept=yes instances: the address without brackets or port, IPv4-mapped
+// shown as IPv4, an IPv6 scope as %ifname; for AF_UNIX the peer's path or
+// @abstract name (nothing for unnamed peers); for vsock "vsock:CID".
+func (c Conn) RemoteEnv() []string {
+	switch r := c.Remote.(type) {
+	case *unix.SockaddrInet4:
+		return []string{"REMOTE_ADDR=" + netip.AddrFrom4(r.Addr).String(), "REMOTE_PORT=" + strconv.Itoa(r.Port)}
+	case *unix.SockaddrInet6:
+		a := netip.AddrFrom16(r.Addr).Unmap()
+		if r.ZoneId != 0 && a.Is6() {
+			a = a.WithZone(zoneName(r.ZoneId))
+		}
+		return []string{"REMOTE_ADDR=" + a.String(), "REMOTE_PORT=" + strconv.Itoa(r.Port)}
+	case *unix.SockaddrVM:
+		return []string{"REMOTE_ADDR=vsock:" + strconv.FormatUint(uint64(r.CID), 10), "REMOTE_PORT=" + strconv.FormatUint(uint64(r.Port), 10)}
+	case *unix.SockaddrUnix:
+		if r.Name == "" {
+			return nil
+		}
+		return []string{"REMOTE_ADDR=" + r.Name}
+	}
+	return nil
+}
+
+func zoneName(id uint32) string {
+	// The name comes from the kernel over netlink: nothing leaves the machine.
+	if ifi, err := net.InterfaceByIndex(int(id)); err == nil {
+		return ifi.Name
+	}
+	return strconv.FormatUint(uint64(id), 10)
+}
