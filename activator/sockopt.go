@@ -146,6 +146,12 @@ func applyOptions(fd, domain, typ int, o *units.SocketOptions, listening bool, w
 	case units.TimestampingNsec:
 		set("SO_TIMESTAMPNS", unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
 	}
+	if ip && o.IPTOS != nil {
+		// systemd sets IP_TOS on IPv6 sockets too; it applies to their
+		// IPv4-mapped traffic. It goes before SO_PRIORITY because the kernel
+		// derives sk_priority from the TOS and would override Priority=.
+		set("IP_TOS", unix.IPPROTO_IP, unix.IP_TOS, *o.IPTOS)
+	}
 	if o.Priority != nil {
 		set("SO_PRIORITY", unix.SOL_SOCKET, unix.SO_PRIORITY, *o.Priority)
 	}
@@ -161,11 +167,6 @@ func applyOptions(fd, domain, typ int, o *units.SocketOptions, listening bool, w
 	}
 	if o.Mark != nil {
 		set("SO_MARK", unix.SOL_SOCKET, unix.SO_MARK, *o.Mark)
-	}
-	if ip && o.IPTOS != nil {
-		// systemd sets IP_TOS on IPv6 sockets too; it applies to their
-		// IPv4-mapped traffic.
-		set("IP_TOS", unix.IPPROTO_IP, unix.IP_TOS, *o.IPTOS)
 	}
 	if o.IPTTL != nil {
 		switch domain {
