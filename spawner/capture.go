@@ -1,0 +1,54 @@
+//go:build linux
+
+package spawner
+
+import (
+	"bytes"
+	"os"
+	"sync"
+
+	"go.uber.org/zap"
+)
+
+// maxLine is the longest line logged as one entry; longer lines are split.
+const maxLine = 64 << 10
+
+// lineBufs recycles capture buffers: Accept=yes services come and go by the
+// thousand, and most never print a byte.
+var lineBufs = sync.Pool{New: func() any { b := make([]byte, maxLine); return &b }}
+
+// capture logs r (the read end of a service's stdout or stderr pipe) line by
+// line until every writer has closed it. Each line is one log entry, so lines
+// of different services never mix.
+func (s *Spawner) capture(r *os.File, unit string, pid int, stream string) {
+	defer r.Close()
+	bp := lineBufs.Get().(*[]byte)
+	defer lineBufs.Put(bp)
+	buf := *bp
+	log := s.log.With(zap.String("unit", unit), zap.Int("pid", pid), zap.String("stream", stream))
+	n := 0 // bytes of an unfinished line at the start of buf
+	for {
+		m, err := r.Read(buf[n:])
+		n += m
+		start := 0
+		for {
+			i := bytes.IndexByte(buf[start:n], '\n')
+			if i < 0 {
+				break
+			}
+			log.Info(string(buf[start : start+i]))
+			start += i + 1
+		}
+		n = copy(buf, buf[start:n])
+		if n == len(buf) {
+			log.Info(string(buf))
+			n = 0
+		}
+		if err != nil {
+			if n > 0 {
+				log.Info(string(buf[:n]))
+			}
+			return
+		}
+	}
+}

@@ -1,0 +1,159 @@
+//go:build linux
+
+package spawner
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/user"
+	"strconv"
+	"strings"
+)
+
+// DefaultPath is systemd's PATH for system services.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin"
+
+// BaseEnv returns the environment systemd gives every service: PATH, LANG
+// (when sockd has one), USER/LOGNAME/HOME/SHELL when cred is not nil, and a
+// fresh INVOCATION_ID (128 random bits in hex), followed by the KEY=VALUE
+// lists in order (Environment=, then each EnvironmentFile=). A later
+// assignment to a key replaces an earlier one in place.
+func BaseEnv(cred *Credential, lists ...[]string) []string {
+	var id [16]byte
+	rand.Read(id[:])
+	env := []string{"PATH=" + DefaultPath}
+	if lang, ok := os.LookupEnv("LANG"); ok {
+		env = append(env, "LANG="+lang)
+	}
+	if cred != nil {
+		if cred.User != "" {
+			env = append(env, "USER="+cred.User, "LOGNAME="+cred.User)
+		}
+		if cred.Home != "" {
+			env = append(env, "HOME="+cred.Home)
+		}
+		if cred.Shell != "" {
+			env = append(env, "SHELL="+cred.Shell)
+		}
+	}
+	env = append(env, "INVOCATION_ID="+hex.EncodeToString(id[:]))
+
+	index := make(map[string]int, len(env))
+	for i, kv := range env {
+		index[kv[:strings.IndexByte(kv, '=')]] = i
+	}
+	for _, l := range lists {
+		for _, kv := range l {
+			k, _, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				continue
+			}
+			if i, dup := index[k]; dup {
+				env[i] = kv
+				continue
+			}
+			index[k] = len(env)
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// LookupCredential resolves User=, Group= and SupplementaryGroups= (names or
+// numeric ids) with os/user. An empty group means the user's primary group.
+// The supplementary groups are the user's groups from the group database
+// plus the extra ones. An unknown user or group is an error wrapping
+// user.UnknownUserError or user.UnknownGroupError.
+func LookupCredential(userName, groupName string, supplementary []string) (*Credential, error) {
+	u, err := lookupUser(userName)
+	if err != nil {
+		return nil, fmt.Errorf("spawner: User=%s: %w", userName, err)
+	}
+	uid, err := strconv.ParseUint(u.Uid, 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("spawner: User=%s: bad uid %q", userName, u.Uid)
+	}
+	c := &Credential{Uid: uint32(uid), User: u.Username, Home: u.HomeDir, Shell: loginShell(u.Username)}
+	gidStr := u.Gid
+	if groupName != "" {
+		g, err := lookupGroup(groupName)
+		if err != nil {
+			return nil, fmt.Errorf("spawner: Group=%s: %w", groupName, err)
+		}
+		gidStr = g.Gid
+	}
+	gid, err := strconv.ParseUint(gidStr, 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("spawner: bad gid %q", gidStr)
+	}
+	c.Gid = uint32(gid)
+
+	seen := map[uint32]bool{}
+	add := func(s string) error {
+		g, err := strconv.ParseUint(s, 10, 32)
+		if err != nil {
+			return fmt.Errorf("bad gid %q", s)
+		}
+		if !seen[uint32(g)] {
+			seen[uint32(g)] = true
+			c.Groups = append(c.Groups, uint32(g))
+		}
+		return nil
+	}
+	if ids, err := u.GroupIds(); err == nil {
+		for _, id := range ids {
+			if err := add(id); err != nil {
+				return nil, fmt.Errorf("spawner: User=%s: %w", userName, err)
+			}
+		}
+	}
+	for _, name := range supplementary {
+		g, err := lookupGroup(name)
+		if err != nil {
+			return nil, fmt.Errorf("spawner: SupplementaryGroups=%s: %w", name, err)
+		}
+		if err := add(g.Gid); err != nil {
+			return nil, fmt.Errorf("spawner: SupplementaryGroups=%s: %w", name, err)
+		}
+	}
+	return c, nil
+}
+
+func lookupUser(name string) (*user.User, error) {
+	if _, err := strconv.ParseUint(name, 10, 32); err == nil {
+		if u, err := user.LookupId(name); err == nil {
+			return u, nil
+		}
+		// A numeric id without a passwd entry is valid for systemd.
+		return &user.User{Uid: name, Gid: name, Username: name, HomeDir: "/"}, nil
+	}
+	return user.Lookup(name)
+}
+
+func lookupGroup(name string) (*user.Group, error) {
+	if _, err := strconv.ParseUint(name, 10, 32); err == nil {
+		if g, err := user.LookupGroupId(name); err == nil {
+			return g, nil
+		}
+		return &user.Group{Gid: name, Name: name}, nil
+	}
+	return user.LookupGroup(name)
+}
+
+// loginShell reads the user's shell from /etc/passwd (os/user does not
+// expose it). It returns "" when unknown.
+func loginShell(name string) string {
+	data, err := os.ReadFile("/etc/passwd")
+	if err != nil {
+		return ""
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) == 7 && f[0] == name {
+			return f[6]
+		}
+	}
+	return ""
+}

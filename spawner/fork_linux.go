@@ -1,0 +1,308 @@
+//go:build linux
+
+package spawner
+
+import (
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// The runtime's fork hooks. They are kept reachable through linkname on
+// purpose (runtime/proc.go lists them among the symbols "widely used packages
+// access"): BeforeFork blocks all signals on this thread and arms the stack
+// guard so that any stack growth in the child throws instead of deadlocking;
+// AfterFork undoes that in the parent.
+//
+//go:linkname runtime_BeforeFork syscall.runtime_BeforeFork
+func runtime_BeforeFork()
+
+//go:linkname runtime_AfterFork syscall.runtime_AfterFork
+func runtime_AfterFork()
+
+// Steps reported by a child that failed before or at execve.
+const (
+	stepSetsid uint32 = iota + 1
+	stepRlimit
+	stepNice
+	stepDup
+	stepNonblock
+	stepCloseRange
+	stepSetgroups
+	stepSetgid
+	stepSetuid
+	stepChdir
+	stepNoNewPrivs
+	stepExec
+)
+
+var stepNames = [...]string{
+	stepSetsid:     "setsid",
+	stepRlimit:     "setrlimit",
+	stepNice:       "setpriority",
+	stepDup:        "dup3",
+	stepNonblock:   "fcntl O_NONBLOCK",
+	stepCloseRange: "close_range",
+	stepSetgroups:  "setgroups",
+	stepSetgid:     "setgid",
+	stepSetuid:     "setuid",
+	stepChdir:      "chdir",
+	stepNoNewPrivs: "prctl PR_SET_NO_NEW_PRIVS",
+	stepExec:       "execve",
+}
+
+type rlimitEntry struct {
+	resource uintptr
+	lim      unix.Rlimit
+}
+
+// plan is everything the child needs, prepared and allocated by the parent:
+// after the fork the child runs with the runtime frozen and may only read
+// this struct, write into buffers it owns, and make raw system calls.
+type plan struct {
+	path *byte
+	argv []*byte // nil-terminated
+	envv []*byte // nil-terminated
+	// pidDigits is where the child writes its pid as decimal digits plus a
+	// NUL: the tail of the "LISTEN_PID=" entry in envv. Nil without ListenEnv.
+	pidDigits []byte
+
+	dir         *byte // nil: keep the cwd
+	dirOptional bool
+
+	// src[i] is the parent fd that becomes fd i in the child. nonblock[i] is
+	// +1 to set O_NONBLOCK on it, -1 to clear it, 0 to leave it.
+	src      []int
+	nonblock []int8
+	nextfd   int // above every fd in src and the error pipe
+
+	setCred  bool
+	uid, gid uintptr
+	groups   []uint32
+
+	rlimits []rlimitEntry
+	setNice bool
+	nice    int
+	umask   int // -1: keep
+	nnp     bool
+
+	pipe  int  // write end of the CLOEXEC error pipe
+	vfork bool // share the address space (CLONE_VM|CLONE_VFORK)
+}
+
+// sigDefault is a kernel struct sigaction with SIG_DFL, no flags, empty mask.
+// It is only read, so sharing it between children is fine.
+var sigDefault [4]uint64
+
+// forkExec clones and, in the child, applies p and execs. It returns in the
+// parent only. As in syscall.forkAndExecInChild1, the child does all of its
+// work in this frame and never returns from it, because with CLONE_VM it runs
+// on the parent's stack; all variables are declared before the fork so that
+// nothing is allocated after it.
+//
+//go:noinline
+//go:norace
+//go:nocheckptr
+func forkExec(p *plan) (pid uintptr, pidfd int32, err1 syscall.Errno) {
+	var (
+		flags   uintptr
+		i, fd   int
+		nextfd  int
+		pipe    int
+		r1      uintptr
+		sig     uintptr
+		n       uintptr
+		digits  [24]byte
+		errbuf  [2]uint32
+		emptySS uint64
+		lim     *rlimitEntry
+	)
+	pidfd = -1
+	pipe = p.pipe
+	flags = uintptr(syscall.SIGCHLD) | unix.CLONE_PIDFD
+	if p.vfork {
+		flags |= unix.CLONE_VM | unix.CLONE_VFORK
+	}
+
+	runtime_BeforeFork()
+	if p.vfork {
+		pid, err1 = rawVforkSyscall(unix.SYS_CLONE, flags, 0, uintptr(unsafe.Pointer(&pidfd)))
+	} else {
+		pid, _, err1 = syscall.RawSyscall6(unix.SYS_CLONE, flags, 0, uintptr(unsafe.Pointer(&pidfd)), 0, 0, 0)
+	}
+	if err1 != 0 || pid != 0 {
+		// Parent. Return at once: with vfork this frame was the child's.
+		runtime_AfterFork()
+		return
+	}
+
+	// Child. Signals are blocked (runtime_BeforeFork); reset every
+	// disposition before unblocking, so that the service starts with
+	// SIG_DFL everywhere, also for signals sockd ignores.
+	for sig = 1; sig <= 64; sig++ {
+		if sig == uintptr(syscall.SIGKILL) || sig == uintptr(syscall.SIGSTOP) {
+			continue
+		}
+		syscall.RawSyscall6(unix.SYS_RT_SIGACTION, sig, uintptr(unsafe.Pointer(&sigDefault)), 0, 8, 0, 0)
+	}
+
+	// Own session and process group: pgid == sid == pid.
+	if _, _, err1 = syscall.RawSyscall(unix.SYS_SETSID, 0, 0, 0); err1 != 0 {
+		errbuf[0] = stepSetsid
+		goto fail
+	}
+
+	// Limits and priority before dropping privileges: raising a hard limit
+	// or lowering nice needs root.
+	for i = 0; i < len(p.rlimits); i++ {
+		lim = &p.rlimits[i]
+		if _, _, err1 = syscall.RawSyscall6(unix.SYS_PRLIMIT64, 0, lim.resource, uintptr(unsafe.Pointer(&lim.lim)), 0, 0, 0); err1 != 0 {
+			errbuf[0] = stepRlimit
+			goto fail
+		}
+	}
+	if p.setNice {
+		if _, _, err1 = syscall.RawSyscall(unix.SYS_SETPRIORITY, unix.PRIO_PROCESS, 0, uintptr(p.nice)); err1 != 0 {
+			errbuf[0] = stepNice
+			goto fail
+		}
+	}
+	if p.umask >= 0 {
+		syscall.RawSyscall(unix.SYS_UMASK, uintptr(p.umask), 0, 0)
+	}
+
+	// Lay out the fds. First move every source that a later dup3 could
+	// overwrite (src[i] < i, or the error pipe inside the target range)
+	// above everything in use, then dup into place; dup3 without O_CLOEXEC
+	// leaves the new fd inheritable.
+	nextfd = p.nextfd
+	if pipe < len(p.src) {
+		if _, _, err1 = syscall.RawSyscall(unix.SYS_DUP3, uintptr(pipe), uintptr(nextfd), unix.O_CLOEXEC); err1 != 0 {
+			errbuf[0] = stepDup
+			goto fail
+		}
+		pipe = nextfd
+		nextfd++
+	}
+	for i = 0; i < len(p.src); i++ {
+		if p.src[i] < i {
+			if _, _, err1 = syscall.RawSyscall(unix.SYS_DUP3, uintptr(p.src[i]), uintptr(nextfd), unix.O_CLOEXEC); err1 != 0 {
+				errbuf[0] = stepDup
+				goto fail
+			}
+			p.src[i] = nextfd
+			nextfd++
+		}
+	}
+	for i = 0; i < len(p.src); i++ {
+		fd = p.src[i]
+		if fd == i {
+			_, _, err1 = syscall.RawSyscall(unix.SYS_FCNTL, uintptr(i), unix.F_SETFD, 0)
+		} else {
+			_, _, err1 = syscall.RawSyscall(unix.SYS_DUP3, uintptr(fd), uintptr(i), 0)
+		}
+		if err1 != 0 {
+			errbuf[0] = stepDup
+			goto fail
+		}
+	}
+	// NonBlocking=: the flag lives in the open file description, so doing
+	// it here, last, is as close to exec as it gets.
+	for i = 0; i < len(p.nonblock); i++ {
+		if p.nonblock[i] == 0 {
+			continue
+		}
+		if r1, _, err1 = syscall.RawSyscall(unix.SYS_FCNTL, uintptr(i), unix.F_GETFL, 0); err1 != 0 {
+			errbuf[0] = stepNonblock
+			goto fail
+		}
+		if p.nonblock[i] > 0 {
+			r1 |= unix.O_NONBLOCK
+		} else {
+			r1 &^= unix.O_NONBLOCK
+		}
+		if _, _, err1 = syscall.RawSyscall(unix.SYS_FCNTL, uintptr(i), unix.F_SETFL, r1); err1 != 0 {
+			errbuf[0] = stepNonblock
+			goto fail
+		}
+	}
+	// Everything else sockd has open goes away at execve. Marking is cheap
+	// (a bitmap update) and keeps the error pipe usable until then.
+	if _, _, err1 = syscall.RawSyscall(unix.SYS_CLOSE_RANGE, uintptr(len(p.src)), ^uintptr(0)>>32, unix.CLOSE_RANGE_CLOEXEC); err1 != 0 {
+		errbuf[0] = stepCloseRange
+		goto fail
+	}
+
+	if p.setCred {
+		if len(p.groups) > 0 {
+			_, _, err1 = syscall.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(p.groups)), uintptr(unsafe.Pointer(&p.groups[0])), 0)
+		} else {
+			_, _, err1 = syscall.RawSyscall(unix.SYS_SETGROUPS, 0, 0, 0)
+		}
+		if err1 != 0 {
+			errbuf[0] = stepSetgroups
+			goto fail
+		}
+		if _, _, err1 = syscall.RawSyscall(unix.SYS_SETRESGID, p.gid, p.gid, p.gid); err1 != 0 {
+			errbuf[0] = stepSetgid
+			goto fail
+		}
+		if _, _, err1 = syscall.RawSyscall(unix.SYS_SETRESUID, p.uid, p.uid, p.uid); err1 != 0 {
+			errbuf[0] = stepSetuid
+			goto fail
+		}
+		// Belt and braces: never exec as root by mistake.
+		if r1, _, _ = syscall.RawSyscall(unix.SYS_GETEUID, 0, 0, 0); r1 != p.uid {
+			err1 = syscall.EPERM
+			errbuf[0] = stepSetuid
+			goto fail
+		}
+	}
+
+	// chdir as the service's user, so that permissions apply to it.
+	if p.dir != nil {
+		if _, _, err1 = syscall.RawSyscall(unix.SYS_CHDIR, uintptr(unsafe.Pointer(p.dir)), 0, 0); err1 != 0 && !p.dirOptional {
+			errbuf[0] = stepChdir
+			goto fail
+		}
+	}
+	if p.nnp {
+		if _, _, err1 = syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0); err1 != 0 {
+			errbuf[0] = stepNoNewPrivs
+			goto fail
+		}
+	}
+
+	// LISTEN_PID: the pid this process has and keeps across execve.
+	if p.pidDigits != nil {
+		r1, _, _ = syscall.RawSyscall(unix.SYS_GETPID, 0, 0, 0)
+		n = uintptr(len(digits))
+		for {
+			n--
+			digits[n] = byte('0' + r1%10)
+			r1 /= 10
+			if r1 == 0 {
+				break
+			}
+		}
+		for i = 0; int(n) < len(digits); i++ {
+			p.pidDigits[i] = digits[n]
+			n++
+		}
+		p.pidDigits[i] = 0
+	}
+
+	// Unblock everything; the mask is inherited across execve.
+	syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&emptySS)), 0, 8, 0, 0)
+
+	_, _, err1 = syscall.RawSyscall(unix.SYS_EXECVE, uintptr(unsafe.Pointer(p.path)), uintptr(unsafe.Pointer(&p.argv[0])), uintptr(unsafe.Pointer(&p.envv[0])))
+	errbuf[0] = stepExec
+
+fail:
+	errbuf[1] = uint32(err1)
+	syscall.RawSyscall(unix.SYS_WRITE, uintptr(pipe), uintptr(unsafe.Pointer(&errbuf)), unsafe.Sizeof(errbuf))
+	for {
+		syscall.RawSyscall(unix.SYS_EXIT_GROUP, 253, 0, 0)
+	}
+}

@@ -1,0 +1,772 @@
+//go:build linux
+
+package spawner
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/activation"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
+	"golang.org/x/sys/unix"
+)
+
+// description is what the describefds helper reports.
+type description struct {
+	Pid, Ppid, Pgid, Sid int
+	FDs                  []fdInfo
+	Env                  []string
+	Status               map[string]string // selected /proc/self/status fields
+	Cwd                  string
+	Umask                int
+	Nice                 int
+	MsgqueueLimit        [2]uint64
+	Uid, Gid             int
+	Groups               []int
+}
+
+func init() {
+	registerHelperCommand("describefds", func(...string) {
+		d := description{FDs: describeFDs()}
+		d.Pid, d.Ppid = os.Getpid(), os.Getppid()
+		d.Pgid, _ = syscall.Getpgid(0)
+		sid, _, _ := syscall.RawSyscall(syscall.SYS_GETSID, 0, 0, 0)
+		d.Sid = int(sid)
+		d.Env = os.Environ()
+		d.Status = map[string]string{}
+		data, _ := os.ReadFile("/proc/self/status")
+		for line := range strings.SplitSeq(string(data), "\n") {
+			k, v, _ := strings.Cut(line, ":")
+			switch k {
+			case "SigBlk", "SigIgn", "NoNewPrivs", "Umask":
+				d.Status[k] = strings.TrimSpace(v)
+			}
+		}
+		d.Cwd, _ = os.Getwd()
+		u, _ := strconv.ParseInt(d.Status["Umask"], 8, 32)
+		d.Umask = int(u)
+		prio, _ := unix.Getpriority(unix.PRIO_PROCESS, 0)
+		d.Nice = prio
+		var rl unix.Rlimit
+		unix.Getrlimit(unix.RLIMIT_MSGQUEUE, &rl)
+		d.MsgqueueLimit = [2]uint64{rl.Cur, rl.Max}
+		d.Uid, d.Gid = os.Getuid(), os.Getgid()
+		d.Groups, _ = os.Getgroups()
+		writeJSON(d)
+	})
+	registerHelperCommand("activation", func(...string) {
+		// go-systemd is the oracle: it only hands out fds when LISTEN_PID
+		// is this process's pid.
+		files := activation.Files(true)
+		var r struct {
+			Names    []string
+			FDs      []int
+			Greeting bool
+			EnvLeft  []string
+		}
+		for _, f := range files {
+			r.Names = append(r.Names, f.Name())
+			r.FDs = append(r.FDs, int(f.Fd()))
+		}
+		for _, kv := range os.Environ() {
+			if strings.HasPrefix(kv, "LISTEN_") {
+				r.EnvLeft = append(r.EnvLeft, kv)
+			}
+		}
+		if len(files) > 0 {
+			if l, err := net.FileListener(files[0]); err == nil {
+				if c, err := l.Accept(); err == nil {
+					io.WriteString(c, "hello from activation\n")
+					c.Close()
+					r.Greeting = true
+				}
+			}
+		}
+		// Report on the last passed fd, which the test made a pipe.
+		out := os.NewFile(uintptr(3+len(files)-1), "report")
+		if len(files) > 0 {
+			out = files[len(files)-1]
+		}
+		json.NewEncoder(out).Encode(r)
+	})
+	registerHelperCommand("echo", func(...string) {
+		for _, kv := range os.Environ() {
+			if strings.HasPrefix(kv, "LISTEN_") {
+				os.Stderr.WriteString("unexpected " + kv + "\n")
+			}
+		}
+		os.Stderr.WriteString("echo ready\n")
+		io.Copy(os.Stdout, os.Stdin)
+	})
+	registerHelperCommand("exit", func(args ...string) {
+		n, _ := strconv.Atoi(args[0])
+		os.Exit(n)
+	})
+	registerHelperCommand("killself", func(args ...string) {
+		n, _ := strconv.Atoi(args[0])
+		signal.Reset()
+		syscall.Kill(os.Getpid(), syscall.Signal(n))
+		time.Sleep(10 * time.Second)
+	})
+	registerHelperCommand("sleep", func(args ...string) {
+		d, _ := time.ParseDuration(args[0])
+		time.Sleep(d)
+	})
+	registerHelperCommand("printlines", func(...string) {
+		os.Stdout.WriteString("out one\nout two\n")
+		os.Stderr.WriteString("err one\n")
+		os.Stdout.WriteString(strings.Repeat("x", maxLine+10) + "\n")
+		os.Stdout.WriteString("no newline at end")
+	})
+	registerHelperCommand("orphan", func(args ...string) {
+		// Start a grandchild and exit without waiting: it is re-parented
+		// to the subreaper (the test process) and must be reaped there.
+		exe, _ := os.Executable()
+		cmd := exec.Command(exe, "sleep", args[0])
+		cmd.Env = []string{helperEnv}
+		if err := cmd.Start(); err != nil {
+			os.Exit(3)
+		}
+		os.Stdout.WriteString(strconv.Itoa(cmd.Process.Pid) + "\n")
+	})
+}
+
+func newSpawner(t *testing.T, opts Options) *Spawner {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = zaptest.NewLogger(t)
+	}
+	s, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// runCapture starts spec with stdout on a pipe and returns what it wrote and
+// how it exited.
+func runCapture(t *testing.T, s *Spawner, spec *Spec) ([]byte, Exit) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	spec.Stdout = FD(int(w.Fd()))
+	p, err := s.Start(spec)
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out, p.Wait()
+}
+
+func rawFD(t *testing.T, c syscall.Conn) int {
+	t.Helper()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fd int
+	rc.Control(func(u uintptr) { fd = int(u) })
+	return fd
+}
+
+func getenv(env []string, k string) (string, bool) {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, k+"="); ok {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+func TestDescribe(t *testing.T) {
+	for _, vfork := range []bool{true, false} {
+		if vfork && !haveVfork {
+			continue
+		}
+		for _, nonblock := range []bool{false, true} {
+			t.Run("vfork="+strconv.FormatBool(vfork)+"/nonblock="+strconv.FormatBool(nonblock), func(t *testing.T) {
+				testDescribe(t, vfork, nonblock)
+			})
+		}
+	}
+}
+
+func testDescribe(t *testing.T, vfork, nonblock bool) {
+	s := newSpawner(t, Options{})
+	s.vfork = vfork
+
+	// Two listeners (created O_NONBLOCK by Go) and a stray inheritable fd
+	// that must not reach the child.
+	l1, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l1.Close()
+	dir, err := os.MkdirTemp("", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	l2, err := net.Listen("unix", filepath.Join(dir, "s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	stray, err := syscall.Dup(0) // no FD_CLOEXEC
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(stray)
+
+	// Ignore a signal and block one in this process: the child must still
+	// start with default dispositions and an empty mask.
+	signal.Ignore(syscall.SIGUSR2)
+	defer signal.Reset(syscall.SIGUSR2)
+
+	workdir := t.TempDir()
+	umask := os.FileMode(0o027)
+	nice := 5
+	spec := helperSpec(t, "describefds")
+	spec.Env = BaseEnv(nil, spec.Env, []string{"FOO=bar", "LISTEN_PID=1"})
+	spec.Files = []int{rawFD(t, l1.(*net.TCPListener)), rawFD(t, l2.(*net.UnixListener))}
+	spec.Names = []string{"web.socket", "admin"}
+	spec.ListenEnv = true
+	spec.NonBlocking = nonblock
+	spec.Dir = workdir
+	spec.Umask = &umask
+	spec.Nice = &nice
+	spec.NoNewPrivs = true
+	spec.Rlimits = map[int]Rlimit{unix.RLIMIT_MSGQUEUE: {Soft: 4096, Hard: 8192}}
+
+	out, exit := runCapture(t, s, spec)
+	if !exit.Success() {
+		t.Fatalf("helper: %v; output %s", exit, out)
+	}
+	var d description
+	if err := json.Unmarshal(out, &d); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+
+	var got []int
+	for _, f := range d.FDs {
+		got = append(got, f.FD)
+	}
+	if want := []int{0, 1, 2, 3, 4}; !equalInts(got, want) {
+		t.Fatalf("fds = %v, want %v (%+v)", got, want, d.FDs)
+	}
+	if !strings.HasPrefix(d.FDs[3].Target, "socket:") || !strings.HasPrefix(d.FDs[4].Target, "socket:") {
+		t.Errorf("fds 3, 4 = %s, %s, want sockets", d.FDs[3].Target, d.FDs[4].Target)
+	}
+	if d.FDs[0].Target != "/dev/null" || d.FDs[2].Target != "/dev/null" {
+		t.Errorf("stdin, stderr = %s, %s, want /dev/null", d.FDs[0].Target, d.FDs[2].Target)
+	}
+	for _, fd := range d.FDs[3:] {
+		if fd.Nonblock != nonblock {
+			t.Errorf("fd %d O_NONBLOCK = %v, want %v", fd.FD, fd.Nonblock, nonblock)
+		}
+	}
+	if v, _ := getenv(d.Env, "LISTEN_PID"); v != strconv.Itoa(d.Pid) {
+		t.Errorf("LISTEN_PID = %q, want %d", v, d.Pid)
+	}
+	if v, _ := getenv(d.Env, "LISTEN_FDS"); v != "2" {
+		t.Errorf("LISTEN_FDS = %q", v)
+	}
+	if v, _ := getenv(d.Env, "LISTEN_FDNAMES"); v != "web.socket:admin" {
+		t.Errorf("LISTEN_FDNAMES = %q", v)
+	}
+	if !strings.HasPrefix(d.Env[0], "LISTEN_PID=") {
+		t.Errorf("env does not start with LISTEN_PID: %q", d.Env)
+	}
+	n := 0
+	for _, kv := range d.Env {
+		if strings.HasPrefix(kv, "LISTEN_PID=") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d LISTEN_PID entries", n)
+	}
+	if v, _ := getenv(d.Env, "FOO"); v != "bar" {
+		t.Errorf("FOO = %q", v)
+	}
+	if v, _ := getenv(d.Env, "PATH"); v != DefaultPath {
+		t.Errorf("PATH = %q", v)
+	}
+	if v, _ := getenv(d.Env, "INVOCATION_ID"); len(v) != 32 {
+		t.Errorf("INVOCATION_ID = %q", v)
+	}
+	if d.Pgid != d.Pid || d.Sid != d.Pid {
+		t.Errorf("pid %d pgid %d sid %d: want own session and group", d.Pid, d.Pgid, d.Sid)
+	}
+	if d.Ppid != os.Getpid() {
+		t.Errorf("ppid = %d, want %d", d.Ppid, os.Getpid())
+	}
+	if d.Status["SigBlk"] != "0000000000000000" || d.Status["SigIgn"] != "0000000000000000" {
+		t.Errorf("SigBlk %s SigIgn %s, want all zero", d.Status["SigBlk"], d.Status["SigIgn"])
+	}
+	if d.Status["NoNewPrivs"] != "1" {
+		t.Errorf("NoNewPrivs = %s", d.Status["NoNewPrivs"])
+	}
+	if d.Umask != 0o027 {
+		t.Errorf("umask = %#o", d.Umask)
+	}
+	if d.Cwd != workdir {
+		t.Errorf("cwd = %q, want %q", d.Cwd, workdir)
+	}
+	if d.Nice != 20-5 { // getpriority returns 20-nice
+		t.Errorf("getpriority = %d, want nice 5", d.Nice)
+	}
+	if d.MsgqueueLimit != [2]uint64{4096, 8192} {
+		t.Errorf("RLIMIT_MSGQUEUE = %v", d.MsgqueueLimit)
+	}
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestActivation uses go-systemd's activation package in the child as the
+// conformance oracle for LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES.
+func TestActivation(t *testing.T) {
+	s := newSpawner(t, Options{})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+
+	spec := helperSpec(t, "activation")
+	spec.Files = []int{rawFD(t, l.(*net.TCPListener)), int(w.Fd())}
+	spec.Names = []string{"web", "report"}
+	spec.ListenEnv = true
+	p, err := s.Start(spec)
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	greeting, _ := bufio.NewReader(c).ReadString('\n')
+	c.Close()
+	out, _ := io.ReadAll(r)
+	if e := p.Wait(); !e.Success() {
+		t.Fatalf("helper: %v", e)
+	}
+	var got struct {
+		Names    []string
+		FDs      []int
+		Greeting bool
+		EnvLeft  []string
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("%v: %q", err, out)
+	}
+	if strings.Join(got.Names, ",") != "web,report" || !equalInts(got.FDs, []int{3, 4}) {
+		t.Errorf("activation.Files: names %q fds %v, want [web report] [3 4]", got.Names, got.FDs)
+	}
+	if !got.Greeting || greeting != "hello from activation\n" {
+		t.Errorf("greeting %q (sent %v)", greeting, got.Greeting)
+	}
+	if len(got.EnvLeft) != 0 {
+		t.Errorf("activation.Files(true) left %q", got.EnvLeft)
+	}
+}
+
+// TestInetd is StandardInput=socket: the connection on 0 and 1, no LISTEN_*.
+func TestInetd(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	s := newSpawner(t, Options{Logger: zap.New(core)})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	client, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	conn, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd := rawFD(t, conn.(*net.TCPConn))
+
+	spec := helperSpec(t, "echo")
+	spec.Env = append(spec.Env, "LISTEN_FDS=1", "LISTEN_PID=1")
+	spec.Stdin, spec.Stdout, spec.Stderr = FD(fd), FD(fd), Log
+	p, err := s.Start(spec)
+	// sockd's copy is closed once the service has its own (as the
+	// supervisor does); O_NONBLOCK was cleared on the shared description,
+	// so don't use conn for I/O any more.
+	conn.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(client, "ping\n"); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(client).ReadString('\n')
+	if err != nil || line != "ping\n" {
+		t.Fatalf("echo = %q, %v", line, err)
+	}
+	client.(*net.TCPConn).CloseWrite()
+	if e := p.Wait(); !e.Success() {
+		t.Fatalf("echo: %v", e)
+	}
+	waitLogs(t, logs, 1)
+	for _, e := range logs.All() {
+		if e.Message != "echo ready" {
+			t.Errorf("echo logged %q", e.Message)
+		}
+	}
+}
+
+func waitLogs(t *testing.T, logs *observer.ObservedLogs, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for logs.Len() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("got %d log entries, want %d: %v", logs.Len(), n, logs.All())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestLogCapture(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	s := newSpawner(t, Options{Logger: zap.New(core)})
+	spec := helperSpec(t, "printlines")
+	spec.Stdout, spec.Stderr = Log, Log
+	p, err := s.Start(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := p.Wait(); !e.Success() {
+		t.Fatal(e)
+	}
+	waitLogs(t, logs, 6)
+	var out, errs []string
+	for _, e := range logs.All() {
+		f := e.ContextMap()
+		if f["unit"] != "printlines.service" || f["pid"] != int64(p.Pid) {
+			t.Errorf("entry %q has fields %v", e.Message, f)
+		}
+		switch f["stream"] {
+		case "stdout":
+			out = append(out, e.Message)
+		case "stderr":
+			errs = append(errs, e.Message)
+		default:
+			t.Errorf("stream %v", f["stream"])
+		}
+	}
+	long := strings.Repeat("x", maxLine+10)
+	want := []string{"out one", "out two", long[:maxLine], long[maxLine:], "no newline at end"}
+	if strings.Join(out, "|") != strings.Join(want, "|") {
+		t.Errorf("stdout lines (%d) differ: %.80q", len(out), out)
+	}
+	if strings.Join(errs, "|") != "err one" {
+		t.Errorf("stderr lines %q", errs)
+	}
+}
+
+func TestExitStatus(t *testing.T) {
+	var mu sync.Mutex
+	events := map[int]Exit{}
+	s := newSpawner(t, Options{OnExit: func(e Exit) {
+		mu.Lock()
+		events[e.Pid] = e
+		mu.Unlock()
+	}})
+	for _, tt := range []struct {
+		name   string
+		args   []string
+		code   int
+		signal syscall.Signal
+	}{
+		{"exit", []string{"0"}, 0, 0},
+		{"exit", []string{"7"}, 7, 0},
+		{"killself", []string{"9"}, -1, syscall.SIGKILL},
+		{"killself", []string{"15"}, -1, syscall.SIGTERM},
+	} {
+		p, err := s.Start(helperSpec(t, tt.name, tt.args...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := p.Wait()
+		if e.Code != tt.code || e.Signal != tt.signal || e.Pid != p.Pid || e.Unit != tt.name+".service" {
+			t.Errorf("%s %v: got %+v, want code %d signal %v", tt.name, tt.args, e, tt.code, tt.signal)
+		}
+		mu.Lock()
+		if events[p.Pid] != e {
+			t.Errorf("OnExit got %+v, Wait %+v", events[p.Pid], e)
+		}
+		mu.Unlock()
+	}
+}
+
+func TestSignal(t *testing.T) {
+	s := newSpawner(t, Options{})
+	for _, group := range []bool{false, true} {
+		p, err := s.Start(helperSpec(t, "sleep", "1h"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if group {
+			err = Signal(p.Pgid, syscall.SIGTERM)
+		} else {
+			err = p.Signal(syscall.SIGTERM)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := p.Wait(); e.Signal != syscall.SIGTERM {
+			t.Errorf("group=%v: %v, want SIGTERM", group, e)
+		}
+		if err := p.Signal(syscall.SIGTERM); !errors.Is(err, os.ErrProcessDone) {
+			t.Errorf("Signal after exit = %v", err)
+		}
+	}
+}
+
+func TestStartErrors(t *testing.T) {
+	s := newSpawner(t, Options{})
+	_, err := s.Start(&Spec{Unit: "missing.service", Path: "/nonexistent/program"})
+	var se *StartError
+	if !errors.As(err, &se) || se.Op != "execve" || !errors.Is(err, syscall.ENOENT) {
+		t.Errorf("missing binary: %v", err)
+	}
+	_, err = s.Start(&Spec{Path: "/bin/true", Dir: "/nonexistent"})
+	if !errors.Is(err, syscall.ENOENT) || !errors.As(err, &se) || se.Op != "chdir" {
+		t.Errorf("missing dir: %v", err)
+	}
+	p, err := s.Start(&Spec{Path: "/bin/true", Dir: "/nonexistent", DirOptional: true})
+	if err != nil {
+		t.Errorf("optional missing dir: %v", err)
+	} else {
+		p.Wait()
+	}
+	_, err = s.Start(&Spec{Path: "/bin/true", Files: []int{0}, Names: []string{"a", "b"}})
+	if err == nil {
+		t.Error("names/files mismatch accepted")
+	}
+	_, err = s.Start(&Spec{Path: "true"})
+	if err == nil {
+		t.Error("relative path accepted")
+	}
+}
+
+// TestNoZombies starts 2,000 processes, concurrently, and checks that none
+// is left as a zombie child.
+func TestNoZombies(t *testing.T) {
+	n := 2000
+	if testing.Short() {
+		n = 200
+	}
+	s := newSpawner(t, Options{})
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for range n {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			p, err := s.Start(&Spec{Path: "/bin/true"})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			p.Wait()
+		}()
+	}
+	wg.Wait()
+	if z := zombieChildren(t); len(z) > 0 {
+		t.Fatalf("zombie children: %v", z)
+	}
+}
+
+// zombieChildren scans /proc for children of this process in state Z.
+func zombieChildren(t *testing.T) []int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var z []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...; comm may contain spaces.
+		rest := string(data[strings.LastIndexByte(string(data), ')')+2:])
+		f := strings.Fields(rest)
+		if len(f) > 1 && f[0] == "Z" && f[1] == strconv.Itoa(os.Getpid()) {
+			z = append(z, pid)
+		}
+	}
+	return z
+}
+
+// TestSubreaper: a service leaves a grandchild behind; it is re-parented to
+// us and reaped.
+func TestSubreaper(t *testing.T) {
+	s := newSpawner(t, Options{Subreaper: true})
+	spec := helperSpec(t, "orphan", "200ms")
+	out, e := runCapture(t, s, spec)
+	if !e.Success() {
+		t.Fatalf("orphan: %v", e)
+	}
+	gpid, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil {
+		t.Fatalf("output %q", out)
+	}
+	// The grandchild lives ~200ms as our child, then must vanish entirely.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat("/proc/" + strconv.Itoa(gpid)); os.IsNotExist(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			data, _ := os.ReadFile("/proc/" + strconv.Itoa(gpid) + "/stat")
+			t.Fatalf("grandchild %d still there: %s", gpid, data)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestCredentials(t *testing.T) {
+	if _, err := LookupCredential("no-such-user-sockd", "", nil); !errors.As(err, new(user.UnknownUserError)) {
+		t.Errorf("unknown user: %v", err)
+	}
+	if os.Geteuid() != 0 {
+		// A non-root sockd may only run services as itself.
+		s := newSpawner(t, Options{})
+		_, err := s.Start(&Spec{Path: "/bin/true", Cred: &Credential{Uid: 0, Gid: 0}})
+		if !errors.Is(err, syscall.EPERM) {
+			t.Errorf("switching user as non-root: %v", err)
+		}
+		t.Skip("the rest needs root")
+	}
+	cred, err := LookupCredential("nobody", "", []string{"0"})
+	if err != nil {
+		t.Skip(err)
+	}
+	if cred.Uid == 0 {
+		t.Fatal("nobody is root")
+	}
+	s := newSpawner(t, Options{})
+	spec := helperSpec(t, "describefds")
+	// The test binary lives in a 0700 build directory; nobody needs a copy.
+	dir, err := os.MkdirTemp("", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o755)
+	exe, err := os.ReadFile(spec.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.Path = filepath.Join(dir, "helper")
+	if err := os.WriteFile(spec.Path, exe, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	spec.Argv[0] = spec.Path
+	spec.Cred = cred
+	spec.Env = BaseEnv(cred, spec.Env)
+	spec.Dir = "~"
+	spec.DirOptional = true // nobody's home usually does not exist
+	out, e := runCapture(t, s, spec)
+	if !e.Success() {
+		t.Fatalf("helper: %v (%s)", e, out)
+	}
+	var d description
+	if err := json.Unmarshal(out, &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Uid != int(cred.Uid) || d.Gid != int(cred.Gid) {
+		t.Errorf("uid %d gid %d, want %d %d", d.Uid, d.Gid, cred.Uid, cred.Gid)
+	}
+	var want []int
+	for _, g := range cred.Groups {
+		want = append(want, int(g))
+	}
+	sort.Ints(want) // the kernel keeps groups sorted
+	if !equalInts(d.Groups, want) {
+		t.Errorf("groups %v, want %v", d.Groups, want)
+	}
+	if v, _ := getenv(d.Env, "USER"); v != "nobody" {
+		t.Errorf("USER = %q", v)
+	}
+	if home, _ := getenv(d.Env, "HOME"); home != cred.Home {
+		t.Errorf("HOME = %q, want %q", home, cred.Home)
+	}
+	// An unusable home for "~" is a start error, never a root fallback.
+	if _, err := os.Stat(cred.Home); err == nil && d.Cwd != cred.Home {
+		t.Errorf("cwd %q, want %q", d.Cwd, cred.Home)
+	}
+}
+
+func TestBaseEnv(t *testing.T) {
+	t.Setenv("LANG", "C.UTF-8")
+	env := BaseEnv(&Credential{User: "u", Home: "/h", Shell: "/bin/sh"}, []string{"A=1", "PATH=/x"}, []string{"A=2", "bad"})
+	want := []string{"PATH=/x", "LANG=C.UTF-8", "USER=u", "LOGNAME=u", "HOME=/h", "SHELL=/bin/sh", "INVOCATION_ID=", "A=2"}
+	if len(env) != len(want) {
+		t.Fatalf("env = %q", env)
+	}
+	for i := range want {
+		if !strings.HasPrefix(env[i], want[i]) {
+			t.Errorf("env[%d] = %q, want %q", i, env[i], want[i])
+		}
+	}
+	if a, b := BaseEnv(nil), BaseEnv(nil); a[len(a)-1] == b[len(b)-1] {
+		t.Error("INVOCATION_ID repeats")
+	}
+}
