@@ -111,7 +111,7 @@ func lexBytes(data []byte, file string, res *Lexed) {
 				return false
 			}
 			name := l[1 : len(l)-1]
-			if !stringIsSafe(name) {
+			if !sectionNameIsSafe(name) {
 				fail(line, "bad characters in section header %q", l)
 				return false
 			}
@@ -234,9 +234,9 @@ func trimSpace(b []byte) []byte {
 	return b
 }
 
-// stringIsSafe is systemd's string_is_safe(): no control characters, no
+// sectionNameIsSafe is systemd's string_is_safe(): no control characters, no
 // quotes, no backslash.
-func stringIsSafe(b []byte) bool {
+func sectionNameIsSafe(b []byte) bool {
 	for _, c := range b {
 		if c < ' ' || c == 0x7f || c == '\\' || c == '"' || c == '\'' {
 			return false
