@@ -329,6 +329,11 @@ func (bd *binder) openSocket(b *Bound, unit string, sp sockSpec, o *units.Socket
 	} else if err := unix.Bind(fd, sp.sa); err != nil {
 		return -1, fail("bind", err)
 	}
+	if sp.ephemeral {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+			return -1, fail("setsockopt SO_REUSEADDR", err)
+		}
+	}
 	if sp.typ == unix.SOCK_STREAM || sp.typ == unix.SOCK_SEQPACKET {
 		if err := unix.Listen(fd, backlog(o)); err != nil {
 			return -1, fail("listen", err)

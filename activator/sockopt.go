@@ -60,8 +60,10 @@ func (bd *binder) preBind(fd int, unit string, sp sockSpec, o *units.SocketOptio
 			warn("setsockopt TRANSPARENT", err)
 		}
 	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
-		return fatal("setsockopt SO_REUSEADDR", err)
+	if !sp.ephemeral { // see sockSpec.ephemeral
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+			return fatal("setsockopt SO_REUSEADDR", err)
+		}
 	}
 	return nil
 }
