@@ -30,8 +30,25 @@ type Header struct {
 	Pos  Pos
 }
 
+// LineKind says what a physical line turned out to be.
+type LineKind uint8
+
+// Line kinds. Every physical line read gets exactly one.
+const (
+	LineUnknown LineKind = iota // not reached (after a fatal error)
+	LineBlank                   // empty or whitespace only (or a continuation giving nothing)
+	LineComment                 // '#' or ';' comment
+	LineHeader                  // "[Section]"
+	LineEntry                   // part of a Key=Value assignment
+	LineIgnored                 // warned about and ignored (no '=', outside a section)
+	LineBad                     // made the file fail
+)
+
 // Lexed is the result of Lex.
 type Lexed struct {
+	// Kinds has one entry per physical line (index 0 is line 1), so that
+	// every input line is accounted for.
+	Kinds   []LineKind
 	Entries []Entry
 	Headers []Header
 	// Lines is the number of physical lines read.
@@ -86,52 +103,47 @@ func lexBytes(data []byte, file string, res *Lexed) {
 		section   string
 		inSection bool // a section (known to Lex: any valid header) is open
 	)
-	fail := func(line int, format string, args ...any) {
-		res.Failed = true
-		res.Diags = append(res.Diags, Diagnostic{Pos: Pos{File: file, Line: line}, Severity: Error, Msg: fmt.Sprintf(format, args...)})
+	diag := func(sev Severity, line int, format string, args ...any) {
+		res.Diags = append(res.Diags, Diagnostic{Pos: Pos{File: file, Line: line}, Severity: sev, Msg: fmt.Sprintf(format, args...)})
 	}
-	warn := func(line int, format string, args ...any) {
-		res.Diags = append(res.Diags, Diagnostic{Pos: Pos{File: file, Line: line}, Severity: Warning, Msg: fmt.Sprintf(format, args...)})
-	}
-
-	// parseLine is conf-parser.c's parse_line(). It returns false when the
-	// file must be abandoned.
-	parseLine := func(first, line int, l []byte) bool {
+	// parseLine is conf-parser.c's parse_line() for the logical line
+	// first..line; it returns what the line was.
+	parseLine := func(first, line int, l []byte) LineKind {
 		l = trimSpace(l)
 		if len(l) == 0 {
-			return true
+			return LineBlank
 		}
 		if !utf8.Valid(l) {
-			fail(line, "line is not valid UTF-8, refusing the file")
-			return false
+			diag(Error, line, "line is not valid UTF-8, refusing the file")
+			return LineBad
 		}
 		if l[0] == '[' {
 			if l[len(l)-1] != ']' {
-				fail(line, "invalid section header %q", l)
-				return false
+				diag(Error, line, "invalid section header %q", l)
+				return LineBad
 			}
 			name := l[1 : len(l)-1]
 			if !sectionNameIsSafe(name) {
-				fail(line, "bad characters in section header %q", l)
-				return false
+				diag(Error, line, "bad characters in section header %q", l)
+				return LineBad
 			}
 			section = string(name)
 			inSection = true
 			res.Headers = append(res.Headers, Header{Name: section, Pos: Pos{File: file, Line: line}})
-			return true
+			return LineHeader
 		}
 		if !inSection {
-			warn(line, "assignment outside of section, ignoring")
-			return true
+			diag(Warning, line, "assignment outside of section, ignoring")
+			return LineIgnored
 		}
 		eq := bytes.IndexByte(l, '=')
 		if eq < 0 {
-			warn(line, "missing '=', ignoring line")
-			return true
+			diag(Warning, line, "missing '=', ignoring line")
+			return LineIgnored
 		}
 		if eq == 0 {
-			warn(line, "missing key name before '=', ignoring line")
-			return true
+			diag(Warning, line, "missing key name before '=', ignoring line")
+			return LineIgnored
 		}
 		res.Entries = append(res.Entries, Entry{
 			Section:   section,
@@ -140,6 +152,19 @@ func lexBytes(data []byte, file string, res *Lexed) {
 			Pos:       Pos{File: file, Line: line},
 			FirstLine: first,
 		})
+		return LineEntry
+	}
+	finish := func(first, line int, l []byte) bool {
+		k := parseLine(first, line, l)
+		for i := first; i <= line; i++ {
+			if res.Kinds[i-1] == LineUnknown { // comments inside stay comments
+				res.Kinds[i-1] = k
+			}
+		}
+		if k == LineBad {
+			res.Failed = true
+			return false
+		}
 		return true
 	}
 
@@ -159,12 +184,16 @@ func lexBytes(data []byte, file string, res *Lexed) {
 		}
 		line++
 		res.Lines = line
+		res.Kinds = append(res.Kinds, LineUnknown)
 		if len(buf) > MaxLineLength {
-			fail(line, "line too long (more than %d bytes), refusing the file", MaxLineLength)
+			diag(Error, line, "line too long (more than %d bytes), refusing the file", MaxLineLength)
+			res.Kinds[line-1] = LineBad
+			res.Failed = true
 			return
 		}
 
 		if t := trimLeftSpace(buf); len(t) > 0 && (t[0] == '#' || t[0] == ';') {
+			res.Kinds[line-1] = LineComment
 			continue
 		}
 		l := buf
@@ -176,7 +205,11 @@ func lexBytes(data []byte, file string, res *Lexed) {
 		var p []byte
 		if cont != nil {
 			if len(cont)+len(l) > MaxLineLength {
-				fail(line, "continuation line too long (more than %d bytes), refusing the file", MaxLineLength)
+				diag(Error, line, "continuation line too long (more than %d bytes), refusing the file", MaxLineLength)
+				for i := contFirst; i <= line; i++ {
+					res.Kinds[i-1] = LineBad
+				}
+				res.Failed = true
 				return
 			}
 			cont = append(cont, l...)
@@ -194,15 +227,14 @@ func lexBytes(data []byte, file string, res *Lexed) {
 			cont[len(cont)-1] = ' '
 			continue
 		}
-		ok := parseLine(contFirst, line, p)
 		cont = nil
-		if !ok {
+		if !finish(contFirst, line, p) {
 			return
 		}
 	}
 	if cont != nil {
 		// A trailing backslash at EOF still ends the value.
-		parseLine(contFirst, line, cont)
+		finish(contFirst, line, cont)
 	}
 }
 

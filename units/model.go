@@ -186,6 +186,50 @@ type Socket struct {
 	ExecStopPost  []Command
 	Timeout       time.Duration // TimeoutSec= for the helpers; default 90s, Infinity = none
 	Exec          ExecContext   // credentials and environment of the helpers
+	Kill          KillContext   // how the helpers are stopped
+
+	// DeferTrigger is DeferTrigger= ("", "yes", "patient"); DeferTriggerMax
+	// is DeferTriggerMaxSec= (default Infinity).
+	DeferTrigger    string
+	DeferTriggerMax time.Duration
+
+	// Unit holds the [Unit] and [Install] settings.
+	Unit UnitInfo
+}
+
+// KillContext is the systemd.kill(5) settings of a socket's helpers. A
+// Service keeps the same settings in its own fields.
+type KillContext struct {
+	KillMode        KillMode
+	KillSignal      int // default SIGTERM
+	FinalKillSignal int // default SIGKILL
+	SendSIGHUP      bool
+	SendSIGKILL     bool // default true
+}
+
+// UnitInfo is the [Unit] and [Install] sections of a unit. Dependencies are
+// kept as written (after specifier expansion); sockd has no transaction
+// engine and uses them only for display.
+type UnitInfo struct {
+	Description   string
+	Documentation []string
+	// Deps maps a dependency directive ("After", "Wants", ...) to its units.
+	Deps                map[string][]string
+	DefaultDependencies bool          // default true
+	StartLimitInterval  time.Duration // default 10s
+	StartLimitBurst     int           // default 5
+	CollectMode         string        // "inactive" (default) or "inactive-or-failed"
+	// Conditions are the Condition*= and Assert*= lines, unevaluated.
+	Conditions []Condition
+	// Install is the [Install] section: key → values, as written.
+	Install map[string][]string
+}
+
+// Condition is one Condition*= or Assert*= line.
+type Condition struct {
+	Directive string // "ConditionPathExists"
+	Value     string
+	Pos       Pos
 }
 
 // ServiceType is Type=.
@@ -374,6 +418,14 @@ type Service struct {
 	StartLimitBurst    int           // default 5
 
 	Exec ExecContext
+
+	// BusName is BusName= (Type=dbus needs it).
+	BusName string
+	// Template is the template an instance was loaded from
+	// ("echo@.service"); "" for plain services and templates.
+	Template string
+	// Unit holds the [Unit] and [Install] settings.
+	Unit UnitInfo
 }
 
 // ExitStatusSet is a set of exit codes and signals (SuccessExitStatus= and
