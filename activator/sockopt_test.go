@@ -87,7 +87,7 @@ func TestTCPOptions(t *testing.T) {
 }
 
 func TestDatagramOptions(t *testing.T) {
-	o := units.SocketOptions{Broadcast: true, PassPacketInfo: true, Timestamping: units.TimestampingUsec, IPTTL: ptr(7)}
+	o := units.SocketOptions{Broadcast: true, PassPacketInfo: true, Timestamping: units.TimestampingUsec, IPTTL: ptr(7), IPTOS: ptr(0x04)}
 	b := mustBind(t, unit("d.socket", o, inet4(units.ListenDatagram, "127.0.0.1", 0)), BindOptions{})
 	fd := b.Listeners[0].FD
 	for name, c := range map[string][3]int{
@@ -110,6 +110,9 @@ func TestDatagramOptions(t *testing.T) {
 	}
 	if got := getInt(t, fd, unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS); got != 7 {
 		t.Errorf("IPV6_UNICAST_HOPS = %d", got)
+	}
+	if got := getInt(t, fd, unix.IPPROTO_IP, unix.IP_TOS); got != 0x04 {
+		t.Errorf("IP_TOS on IPv6 = %d", got)
 	}
 }
 
@@ -217,14 +220,15 @@ func TestApplyConnOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unix.Close(cfd)
-	// Nothing set: nothing changed, no error.
+	// Nothing set: nothing changed, no error, and nothing allocated (it is
+	// on the accept path).
 	if err := ApplyConnOptions(cfd, ln.Domain, &units.SocketOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if got := getInt(t, cfd, unix.IPPROTO_TCP, unix.TCP_NODELAY); got != 0 {
 		t.Errorf("TCP_NODELAY set without NoDelay=")
 	}
-	o := units.SocketOptions{KeepAlive: true, KeepAliveTime: time.Minute, NoDelay: true, Priority: ptr(2), IPTOS: ptr(0x08), IPTTL: ptr(9), SendBuffer: 16 << 10, TCPCongestion: "cubic"}
+	o := units.SocketOptions{KeepAlive: true, KeepAliveTime: time.Minute, NoDelay: true, Priority: ptr(2), IPTOS: ptr(0x08), IPTTL: ptr(9), SendBuffer: 16 << 10, TCPCongestion: "reno"}
 	if err := ApplyConnOptions(cfd, ln.Domain, &o); err != nil {
 		t.Fatal(err)
 	}
@@ -240,6 +244,9 @@ func TestApplyConnOptions(t *testing.T) {
 		if got := getInt(t, cfd, c[0], c[1]); got != c[2] {
 			t.Errorf("%s = %d, want %d", name, got, c[2])
 		}
+	}
+	if n := testing.AllocsPerRun(100, func() { ApplyConnOptions(cfd, ln.Domain, &units.SocketOptions{NoDelay: true}) }); n != 0 {
+		t.Errorf("ApplyConnOptions allocates %v times per call", n)
 	}
 	// A failing option is reported as an *os.SyscallError.
 	err = ApplyConnOptions(cfd, ln.Domain, &units.SocketOptions{TCPCongestion: "no-such-cc"})
