@@ -87,8 +87,9 @@ type plan struct {
 	umask   int // -1: keep
 	nnp     bool
 
-	pipe  int  // write end of the CLOEXEC error pipe
-	vfork bool // share the address space (CLONE_VM|CLONE_VFORK)
+	pipe   int  // write end of the CLOEXEC error pipe
+	vfork  bool // share the address space (CLONE_VM|CLONE_VFORK)
+	parent bool // CLONE_PARENT: the child becomes our parent's child (fork server)
 }
 
 // sigDefault is a kernel struct sigaction with SIG_DFL, no flags, empty mask.
@@ -123,6 +124,9 @@ func forkExec(p *plan) (pid uintptr, pidfd int32, err1 syscall.Errno) {
 	flags = uintptr(syscall.SIGCHLD) | unix.CLONE_PIDFD
 	if p.vfork {
 		flags |= unix.CLONE_VM | unix.CLONE_VFORK
+	}
+	if p.parent {
+		flags |= unix.CLONE_PARENT
 	}
 
 	runtime_BeforeFork()

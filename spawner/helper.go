@@ -2,7 +2,16 @@
 
 package spawner
 
-// MaybeRunHelper runs one of the spawner's hidden helper modes if this
-// process was started in one, and never returns in that case. Otherwise it
-// returns at once. Call it first thing in main (and in TestMain).
-func MaybeRunHelper() {}
+import "os"
+
+// MaybeRunHelper runs the spawner's hidden helper mode (the fork server) if
+// this process was started in it, and never returns in that case. Otherwise
+// it returns at once. Call it first thing in main, before anything opens
+// descriptors or starts goroutines, and from TestMain in tests that start
+// a Spawner.
+func MaybeRunHelper() {
+	if os.Getenv(helperEnvVar) == forkServerMode {
+		runForkServer()
+		os.Exit(0)
+	}
+}

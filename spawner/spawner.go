@@ -24,8 +24,8 @@ type Options struct {
 	// messages. Nil means zap.NewNop().
 	Logger *zap.Logger
 	// OnExit, if not nil, is called once per started process when it has
-	// exited and been reaped, from the goroutine that reaped it. It must
-	// not block for long.
+	// exited and been reaped, from the goroutine that reaped it, before
+	// Process.Wait returns. It must not block for long.
 	OnExit func(Exit)
 	// Subreaper makes this process a child subreaper (PR_SET_CHILD_SUBREAPER)
 	// so that orphans of forking services are re-parented to it, and reaps
@@ -33,6 +33,12 @@ type Options struct {
 	// nothing else waits for children (sockd's daemon): a child started with
 	// os/exec would have its exit status taken.
 	Subreaper bool
+	// DirectFork makes Start fork from this process instead of from the
+	// fork server, a helper process that New starts (see the package
+	// documentation for why and what it costs). The fork server needs
+	// MaybeRunHelper to be called first thing in main; if it cannot start,
+	// New logs a warning and forks directly.
+	DirectFork bool
 }
 
 // Exit describes how a process ended.
@@ -68,9 +74,10 @@ type Process struct {
 	// always equal to Pid: every service gets its own group.
 	Pid, Pgid int
 
-	pidf *os.File // pidfd, pollable; closed once reaped
-	done chan struct{}
-	exit Exit
+	pidf     *os.File // pidfd, pollable; closed once reaped
+	done     chan struct{}
+	exit     Exit
+	internal bool // the fork server: not reported to OnExit
 }
 
 // Wait blocks until the process has exited and been reaped.
@@ -113,10 +120,12 @@ func Signal(pgid int, sig syscall.Signal) error {
 // Spawner starts service processes and reaps them. Its methods are safe for
 // concurrent use.
 type Spawner struct {
-	log    *zap.Logger
-	onExit func(Exit)
+	log     *zap.Logger
+	onExit  func(Exit)
 	devnull int
 	vfork   bool
+	nofile  rlimitEntry // RLIMIT_NOFILE for services that set none
+	fs      *forkServer // nil: fork directly
 
 	// spawnMu is read-locked by Start from before the clone until the pid is
 	// in procs, and write-locked by the orphan reaper, so that a child that
@@ -152,6 +161,13 @@ func New(opts Options) (*Spawner, error) {
 		return nil, &os.PathError{Op: "open", Path: os.DevNull, Err: err}
 	}
 	s.devnull = fd
+	// Go raised this process's soft RLIMIT_NOFILE to the hard limit at
+	// startup; services get systemd's default soft limit of 1024 instead
+	// (select(2) breaks above it), like os/exec restores the original.
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err == nil {
+		s.nofile = rlimitEntry{unix.RLIMIT_NOFILE, unix.Rlimit{Cur: min(1024, rl.Max), Max: rl.Max}}
+	}
 	if opts.Subreaper {
 		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 			unix.Close(fd)
@@ -164,6 +180,13 @@ func New(opts Options) (*Spawner, error) {
 		s.wg.Add(1)
 		go s.reapOrphans()
 	}
+	if !opts.DirectFork {
+		fs, err := s.startForkServer()
+		if err != nil {
+			s.log.Warn("no fork server; forking directly", zap.Error(err))
+		}
+		s.fs = fs
+	}
 	return s, nil
 }
 
@@ -172,6 +195,9 @@ func New(opts Options) (*Spawner, error) {
 // OnExit) when they exit.
 func (s *Spawner) Close() error {
 	s.closeOnce.Do(func() {
+		if s.fs != nil {
+			s.fs.close()
+		}
 		close(s.quit)
 		if s.subreaper {
 			signal.Stop(s.sigc)
@@ -196,69 +222,36 @@ func (s *Spawner) Start(spec *Spec) (*Process, error) {
 		(int(spec.Cred.Uid) != os.Geteuid() || int(spec.Cred.Gid) != os.Getegid()) {
 		return fail("setuid", syscall.EPERM)
 	}
-	p, cl, err := s.prepare(spec)
+	r, cl, err := s.prepare(spec)
 	defer cl.release()
 	if err != nil {
 		return fail("prepare", err)
 	}
 
-	var pipe [2]int
-	syscall.ForkLock.Lock()
-	if err := unix.Pipe2(pipe[:], unix.O_CLOEXEC); err != nil {
-		syscall.ForkLock.Unlock()
-		return fail("pipe2", err)
-	}
-	p.pipe = pipe[1]
-	if pipe[1] >= p.nextfd {
-		p.nextfd = pipe[1] + 1
-	}
+	// Under subreaper mode, hold off the orphan reaper until the pid is in
+	// procs: a child that dies at once must not look like an orphan.
 	if s.subreaper {
 		s.spawnMu.RLock()
 	}
-	pid, pidfd, errno := forkExec(p)
-	syscall.ForkLock.Unlock()
-	unix.Close(pipe[1])
-	if errno != 0 {
+	pid, pidfd, step, errno, err := s.spawn(r)
+	if err != nil {
 		if s.subreaper {
 			s.spawnMu.RUnlock()
 		}
-		unix.Close(pipe[0])
-		return fail("clone", errno)
+		return fail("spawn", err)
 	}
-
-	// Wait for execve: EOF on the CLOEXEC pipe means it succeeded, else the
-	// child sent (step, errno) and exited.
-	var buf [2]uint32
-	n, rerr := readFull(pipe[0], unsafe.Slice((*byte)(unsafe.Pointer(&buf)), unsafe.Sizeof(buf)))
-	unix.Close(pipe[0])
-	if n != 0 || rerr != nil {
+	if step != 0 {
 		var info unix.Siginfo
-		for unix.Waitid(unix.P_PIDFD, int(pidfd), &info, unix.WEXITED, nil) == unix.EINTR {
+		for unix.Waitid(unix.P_PIDFD, pidfd, &info, unix.WEXITED, nil) == unix.EINTR {
 		}
-		unix.Close(int(pidfd))
+		unix.Close(pidfd)
 		if s.subreaper {
 			s.spawnMu.RUnlock()
 		}
-		if rerr != nil {
-			return fail("read error pipe", rerr)
-		}
-		if n != len(buf)*4 || int(buf[0]) >= len(stepNames) {
-			return fail("exec", fmt.Errorf("short report from child (%d bytes)", n))
-		}
-		return fail(stepNames[buf[0]], syscall.Errno(buf[1]))
+		return fail(stepNames[step], errno)
 	}
 
-	proc := &Process{Unit: spec.Unit, Pid: int(pid), Pgid: int(pid), done: make(chan struct{})}
-	// A nonblocking pidfd registers with the runtime poller; waitid on it
-	// then returns EAGAIN instead of blocking.
-	if err := unix.SetNonblock(int(pidfd), true); err != nil {
-		// Cannot happen for a valid pidfd; keep going with a blocking one.
-		s.log.Warn("pidfd nonblock", zap.Error(err))
-	}
-	proc.pidf = os.NewFile(uintptr(pidfd), "pidfd:"+strconv.Itoa(int(pid)))
-	s.procsMu.Lock()
-	s.procs[proc.Pid] = proc
-	s.procsMu.Unlock()
+	proc := s.track(spec.Unit, pid, pidfd)
 	if s.subreaper {
 		s.spawnMu.RUnlock()
 	}
@@ -266,8 +259,39 @@ func (s *Spawner) Start(spec *Spec) (*Process, error) {
 		go s.capture(c.r, spec.Unit, proc.Pid, c.stream)
 	}
 	cl.captures = nil
-	go s.watch(proc)
 	return proc, nil
+}
+
+// track registers a started child and starts its watcher.
+func (s *Spawner) track(unit string, pid, pidfd int) *Process {
+	proc := &Process{Unit: unit, Pid: pid, Pgid: pid, done: make(chan struct{})}
+	// A nonblocking pidfd registers with the runtime poller; waitid on it
+	// then returns EAGAIN instead of blocking.
+	if err := unix.SetNonblock(int(pidfd), true); err != nil {
+		// Cannot happen for a valid pidfd; keep going with a blocking one.
+		s.log.Warn("pidfd nonblock", zap.Error(err))
+	}
+	proc.pidf = os.NewFile(uintptr(pidfd), "pidfd:"+strconv.Itoa(pid))
+	s.procsMu.Lock()
+	s.procs[proc.Pid] = proc
+	s.procsMu.Unlock()
+	go s.watch(proc)
+	return proc
+}
+
+// spawn starts r through the fork server when there is one, else directly.
+func (s *Spawner) spawn(r *request) (pid, pidfd int, step uint32, errno syscall.Errno, err error) {
+	if fs := s.fs; fs != nil && !fs.broken.Load() {
+		pid, pidfd, step, errno, err = fs.spawn(r)
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, errTooBig) {
+			s.log.Error("fork server failed; forking directly from now on", zap.Error(err))
+			fs.broken.Store(true)
+		}
+	}
+	return s.spawnDirect(r)
 }
 
 func readFull(fd int, b []byte) (int, error) {
@@ -326,10 +350,10 @@ func (s *Spawner) watch(p *Process) {
 	s.procsMu.Lock()
 	delete(s.procs, p.Pid)
 	s.procsMu.Unlock()
-	close(p.done)
-	if s.onExit != nil {
+	if s.onExit != nil && !p.internal {
 		s.onExit(e)
 	}
+	close(p.done)
 	if s.subreaper {
 		// An orphan's exit may have been hidden behind this one in the
 		// orphan reaper's peek.
@@ -430,20 +454,46 @@ func (c *cleanup) release() {
 	}
 }
 
-// prepare builds the child's plan. It does all allocation up front.
-func (s *Spawner) prepare(spec *Spec) (*plan, *cleanup, error) {
+// request is a start request in plain data: what prepare derives from a
+// Spec, and what travels to the fork server.
+type request struct {
+	path      string
+	argv      []string
+	env       []string // env[0] is the LISTEN_PID placeholder when listenPID
+	listenPID bool
+	dir       string
+	dirOpt    bool
+	src       []int  // parent fd for child fd i
+	nonblock  []int8 // per child fd: +1 set, -1 clear, 0 leave O_NONBLOCK
+	setCred   bool
+	uid, gid  uint32
+	groups    []uint32
+	rlimits   []rlimitEntry
+	setNice   bool
+	nice      int
+	umask     int
+	nnp       bool
+}
+
+// listenPIDPlaceholder leaves room for any pid (20 digits) plus a NUL.
+var listenPIDPlaceholder = "LISTEN_PID=" + strings.Repeat("0", 20)
+
+// prepare turns spec into a request, opening what the child needs (files,
+// log pipes); cl releases those whatever happens.
+func (s *Spawner) prepare(spec *Spec) (*request, *cleanup, error) {
 	cl := &cleanup{}
-	p := &plan{umask: 0o022, vfork: s.vfork}
+	r := &request{path: spec.Path, umask: 0o022, dirOpt: spec.DirOptional}
 	if spec.Path == "" || !strings.HasPrefix(spec.Path, "/") {
 		return nil, cl, fmt.Errorf("program path %q is not absolute", spec.Path)
 	}
 
 	// Environment: LISTEN_* first (systemd's order), then the caller's env
 	// without any LISTEN_* of its own.
-	env := make([]string, 0, len(spec.Env)+3)
+	r.env = make([]string, 0, len(spec.Env)+3)
 	if spec.ListenEnv && len(spec.Files) > 0 {
-		env = append(env, "LISTEN_PID="+strings.Repeat("0", 20))
-		env = append(env, "LISTEN_FDS="+strconv.Itoa(len(spec.Files)))
+		r.listenPID = true
+		r.env = append(r.env, listenPIDPlaceholder)
+		r.env = append(r.env, "LISTEN_FDS="+strconv.Itoa(len(spec.Files)))
 		names := spec.Names
 		if names == nil {
 			names = make([]string, len(spec.Files))
@@ -451,82 +501,39 @@ func (s *Spawner) prepare(spec *Spec) (*plan, *cleanup, error) {
 				names[i] = "unknown"
 			}
 		}
-		env = append(env, "LISTEN_FDNAMES="+strings.Join(names, ":"))
+		r.env = append(r.env, "LISTEN_FDNAMES="+strings.Join(names, ":"))
 	}
 	for _, kv := range spec.Env {
 		if strings.HasPrefix(kv, "LISTEN_PID=") || strings.HasPrefix(kv, "LISTEN_FDS=") ||
 			strings.HasPrefix(kv, "LISTEN_FDNAMES=") || strings.HasPrefix(kv, "LISTEN_PIDFDID=") {
 			continue
 		}
-		env = append(env, kv)
+		r.env = append(r.env, kv)
 	}
-	argv := spec.Argv
-	if argv == nil {
-		argv = []string{spec.Path}
+	r.argv = spec.Argv
+	if r.argv == nil {
+		r.argv = []string{spec.Path}
 	}
 
-	dir := spec.Dir
+	r.dir = spec.Dir
 	switch {
-	case dir == "":
-		dir = "/"
-	case dir == "~":
+	case r.dir == "":
+		r.dir = "/"
+	case r.dir == "~":
 		if spec.Cred != nil {
-			dir = spec.Cred.Home
+			r.dir = spec.Cred.Home
 		} else {
-			dir = os.Getenv("HOME")
+			r.dir = os.Getenv("HOME")
 		}
-		if dir == "" {
-			dir = "/"
-		}
-	}
-
-	// One arena for every C string the child needs.
-	size := len(spec.Path) + 1 + len(dir) + 1
-	for _, a := range argv {
-		size += len(a) + 1
-	}
-	for _, kv := range env {
-		size += len(kv) + 1
-	}
-	arena := make([]byte, 0, size)
-	cstr := func(s string) (*byte, error) {
-		if strings.IndexByte(s, 0) >= 0 {
-			return nil, fmt.Errorf("NUL byte in %q", s)
-		}
-		off := len(arena)
-		arena = append(arena, s...)
-		arena = append(arena, 0)
-		return &arena[off], nil
-	}
-	var err error
-	if p.path, err = cstr(spec.Path); err != nil {
-		return nil, cl, err
-	}
-	if p.dir, err = cstr(dir); err != nil {
-		return nil, cl, err
-	}
-	p.dirOptional = spec.DirOptional
-	p.argv = make([]*byte, len(argv)+1)
-	for i, a := range argv {
-		if p.argv[i], err = cstr(a); err != nil {
-			return nil, cl, err
-		}
-	}
-	p.envv = make([]*byte, len(env)+1)
-	for i, kv := range env {
-		off := len(arena)
-		if p.envv[i], err = cstr(kv); err != nil {
-			return nil, cl, err
-		}
-		if i == 0 && spec.ListenEnv && len(spec.Files) > 0 {
-			p.pidDigits = arena[off+len("LISTEN_PID=") : off+len(kv)+1]
+		if r.dir == "" {
+			r.dir = "/"
 		}
 	}
 
 	// Descriptors.
 	n := 3 + len(spec.Files)
-	p.src = make([]int, n)
-	p.nonblock = make([]int8, n)
+	r.src = make([]int, n)
+	r.nonblock = make([]int8, n)
 	nb := int8(-1)
 	if spec.NonBlocking {
 		nb = 1
@@ -538,12 +545,12 @@ func (s *Spawner) prepare(spec *Spec) (*plan, *cleanup, error) {
 	for i, st := range streams {
 		switch st.st.Kind {
 		case StdioNull:
-			p.src[i] = s.devnull
+			r.src[i] = s.devnull
 		case StdioInherit:
-			p.src[i] = i
+			r.src[i] = i
 		case StdioFD:
-			p.src[i] = st.st.FD
-			p.nonblock[i] = nb
+			r.src[i] = st.st.FD
+			r.nonblock[i] = nb
 		case StdioLog:
 			if i == 0 {
 				return nil, cl, errors.New("stdin cannot be a log stream")
@@ -555,7 +562,7 @@ func (s *Spawner) prepare(spec *Spec) (*plan, *cleanup, error) {
 			cl.closeFDs = append(cl.closeFDs, pp[1])
 			unix.SetNonblock(pp[0], true)
 			cl.captures = append(cl.captures, capturePipe{os.NewFile(uintptr(pp[0]), st.name), st.name})
-			p.src[i] = pp[1]
+			r.src[i] = pp[1]
 		case StdioFile, StdioAppend, StdioTruncate:
 			flags := unix.O_CLOEXEC | unix.O_NOCTTY
 			if i == 0 {
@@ -574,7 +581,7 @@ func (s *Spawner) prepare(spec *Spec) (*plan, *cleanup, error) {
 				return nil, cl, &os.PathError{Op: "open " + st.name, Path: st.st.Path, Err: err}
 			}
 			cl.closeFDs = append(cl.closeFDs, fd)
-			p.src[i] = fd
+			r.src[i] = fd
 		default:
 			return nil, cl, fmt.Errorf("unknown %s kind %d", st.name, st.st.Kind)
 		}
@@ -583,32 +590,131 @@ func (s *Spawner) prepare(spec *Spec) (*plan, *cleanup, error) {
 		if fd < 0 {
 			return nil, cl, fmt.Errorf("invalid file descriptor %d", fd)
 		}
-		p.src[3+i] = fd
-		p.nonblock[3+i] = nb
-	}
-	p.nextfd = n
-	for _, fd := range p.src {
-		if fd >= p.nextfd {
-			p.nextfd = fd + 1
-		}
+		r.src[3+i] = fd
+		r.nonblock[3+i] = nb
 	}
 
 	// Credentials: a non-root sockd naming itself changes nothing.
 	if c := spec.Cred; c != nil && os.Geteuid() == 0 {
-		p.setCred = true
-		p.uid, p.gid = uintptr(c.Uid), uintptr(c.Gid)
-		p.groups = c.Groups
+		r.setCred = true
+		r.uid, r.gid = c.Uid, c.Gid
+		r.groups = c.Groups
 	}
 	for res, l := range spec.Rlimits {
-		p.rlimits = append(p.rlimits, rlimitEntry{uintptr(res), unix.Rlimit{Cur: l.Soft, Max: l.Hard}})
+		r.rlimits = append(r.rlimits, rlimitEntry{uintptr(res), unix.Rlimit{Cur: l.Soft, Max: l.Hard}})
+	}
+	if _, ok := spec.Rlimits[unix.RLIMIT_NOFILE]; !ok && s.nofile.lim.Max != 0 {
+		r.rlimits = append(r.rlimits, s.nofile)
 	}
 	if spec.Nice != nil {
-		p.setNice = true
-		p.nice = *spec.Nice
+		r.setNice = true
+		r.nice = *spec.Nice
 	}
 	if spec.Umask != nil {
-		p.umask = int(*spec.Umask & 0o777)
+		r.umask = int(*spec.Umask & 0o777)
 	}
-	p.nnp = spec.NoNewPrivs
-	return p, cl, nil
+	r.nnp = spec.NoNewPrivs
+	return r, cl, nil
+}
+
+// buildPlan lays r out for the child: one arena for every C string, and the
+// source fds (src, which may differ from r.src in the fork server).
+func buildPlan(r *request, src []int, pipe int, vfork bool) (*plan, error) {
+	p := &plan{
+		src: src, nonblock: r.nonblock, pipe: pipe, vfork: vfork,
+		dirOptional: r.dirOpt,
+		setCred:     r.setCred, uid: uintptr(r.uid), gid: uintptr(r.gid), groups: r.groups,
+		rlimits: r.rlimits, setNice: r.setNice, nice: r.nice, umask: r.umask, nnp: r.nnp,
+	}
+	size := len(r.path) + 1 + len(r.dir) + 1
+	for _, a := range r.argv {
+		size += len(a) + 1
+	}
+	for _, kv := range r.env {
+		size += len(kv) + 1
+	}
+	arena := make([]byte, 0, size)
+	cstr := func(s string) (*byte, error) {
+		if strings.IndexByte(s, 0) >= 0 {
+			return nil, fmt.Errorf("NUL byte in %q", s)
+		}
+		off := len(arena)
+		arena = append(arena, s...)
+		arena = append(arena, 0)
+		return &arena[off], nil
+	}
+	var err error
+	if p.path, err = cstr(r.path); err != nil {
+		return nil, err
+	}
+	if p.dir, err = cstr(r.dir); err != nil {
+		return nil, err
+	}
+	p.argv = make([]*byte, len(r.argv)+1)
+	for i, a := range r.argv {
+		if p.argv[i], err = cstr(a); err != nil {
+			return nil, err
+		}
+	}
+	p.envv = make([]*byte, len(r.env)+1)
+	for i, kv := range r.env {
+		off := len(arena)
+		if p.envv[i], err = cstr(kv); err != nil {
+			return nil, err
+		}
+		if i == 0 && r.listenPID {
+			p.pidDigits = arena[off+len("LISTEN_PID=") : off+len(kv)+1]
+		}
+	}
+	p.nextfd = len(src)
+	for _, fd := range src {
+		p.nextfd = max(p.nextfd, fd+1)
+	}
+	p.nextfd = max(p.nextfd, pipe+1)
+	return p, nil
+}
+
+// spawnDirect forks from this process. It returns the pid and pidfd of the
+// child, or the step and errno at which the child failed (then pid and
+// pidfd are still valid: the child has exited and must be reaped).
+func (s *Spawner) spawnDirect(r *request) (pid, pidfd int, step uint32, errno syscall.Errno, err error) {
+	var pipe [2]int
+	syscall.ForkLock.Lock()
+	if err := unix.Pipe2(pipe[:], unix.O_CLOEXEC); err != nil {
+		syscall.ForkLock.Unlock()
+		return 0, -1, 0, 0, os.NewSyscallError("pipe2", err)
+	}
+	p, err := buildPlan(r, r.src, pipe[1], s.vfork)
+	if err != nil {
+		syscall.ForkLock.Unlock()
+		unix.Close(pipe[0])
+		unix.Close(pipe[1])
+		return 0, -1, 0, 0, err
+	}
+	upid, upidfd, e := forkExec(p)
+	syscall.ForkLock.Unlock()
+	unix.Close(pipe[1])
+	if e != 0 {
+		unix.Close(pipe[0])
+		return 0, -1, 0, 0, os.NewSyscallError("clone", e)
+	}
+	step, errno, err = readChildReport(pipe[0])
+	unix.Close(pipe[0])
+	return int(upid), int(upidfd), step, errno, err
+}
+
+// readChildReport waits for execve: EOF on the CLOEXEC pipe means it
+// succeeded; otherwise the child sent (step, errno) and exited.
+func readChildReport(fd int) (step uint32, errno syscall.Errno, err error) {
+	var buf [2]uint32
+	n, err := readFull(fd, unsafe.Slice((*byte)(unsafe.Pointer(&buf)), unsafe.Sizeof(buf)))
+	switch {
+	case err != nil:
+		return stepExec, syscall.EIO, os.NewSyscallError("read", err)
+	case n == 0:
+		return 0, 0, nil
+	case n != len(buf)*4 || buf[0] == 0 || int(buf[0]) >= len(stepNames):
+		return stepExec, syscall.EIO, nil
+	}
+	return buf[0], syscall.Errno(buf[1]), nil
 }

@@ -203,23 +203,42 @@ func getenv(env []string, k string) (string, bool) {
 	return "", false
 }
 
+// spawnModes are the ways a Spawner can fork; tests that check the child's
+// state run in each.
+var spawnModes = []struct {
+	name          string
+	direct, vfork bool
+}{
+	{"forkserver", false, haveVfork},
+	{"direct-vfork", true, true},
+	{"direct-fork", true, false},
+}
+
+func newSpawnerMode(t *testing.T, opts Options, direct, vfork bool) *Spawner {
+	t.Helper()
+	if vfork && !haveVfork {
+		t.Skip("no vfork on this architecture")
+	}
+	opts.DirectFork = direct
+	s := newSpawner(t, opts)
+	if !direct && s.fs == nil {
+		t.Fatal("fork server did not start")
+	}
+	s.vfork = vfork
+	return s
+}
+
 func TestDescribe(t *testing.T) {
-	for _, vfork := range []bool{true, false} {
-		if vfork && !haveVfork {
-			continue
-		}
+	for _, m := range spawnModes {
 		for _, nonblock := range []bool{false, true} {
-			t.Run("vfork="+strconv.FormatBool(vfork)+"/nonblock="+strconv.FormatBool(nonblock), func(t *testing.T) {
-				testDescribe(t, vfork, nonblock)
+			t.Run(m.name+"/nonblock="+strconv.FormatBool(nonblock), func(t *testing.T) {
+				testDescribe(t, newSpawnerMode(t, Options{}, m.direct, m.vfork), nonblock)
 			})
 		}
 	}
 }
 
-func testDescribe(t *testing.T, vfork, nonblock bool) {
-	s := newSpawner(t, Options{})
-	s.vfork = vfork
-
+func testDescribe(t *testing.T, s *Spawner, nonblock bool) {
 	// Two listeners (created O_NONBLOCK by Go) and a stray inheritable fd
 	// that must not reach the child.
 	l1, err := net.Listen("tcp", "127.0.0.1:0")

@@ -12,13 +12,13 @@ type StdioKind int
 
 // Standard stream kinds. The zero value is StdioNull.
 const (
-	StdioNull    StdioKind = iota // /dev/null
-	StdioInherit                  // sockd's own fd 0, 1 or 2
-	StdioFD                       // Stdio.FD, e.g. the connection (StandardInput=socket)
-	StdioLog                      // a pipe read by sockd and logged line by line (journal, syslog, kmsg)
-	StdioFile                     // Stdio.Path, opened without truncation (file:)
-	StdioAppend                   // Stdio.Path, O_APPEND (append:)
-	StdioTruncate                 // Stdio.Path, O_TRUNC (truncate:)
+	StdioNull     StdioKind = iota // /dev/null
+	StdioInherit                   // sockd's own fd 0, 1 or 2
+	StdioFD                        // Stdio.FD, e.g. the connection (StandardInput=socket)
+	StdioLog                       // a pipe read by sockd and logged line by line (journal, syslog, kmsg)
+	StdioFile                      // Stdio.Path, opened without truncation (file:)
+	StdioAppend                    // Stdio.Path, O_APPEND (append:)
+	StdioTruncate                  // Stdio.Path, O_TRUNC (truncate:)
 )
 
 // Stdio is one standard stream of a service. The zero value is /dev/null.
