@@ -107,6 +107,10 @@ func newDirectiveTable() directiveTable {
 	add("Unit", "DefaultDependencies", I, "add the implicit sockets.target/sysinit.target/shutdown.target dependencies (default yes)", parseBoolInto(func(b *builder) *bool { return &b.unit.DefaultDependencies }))
 	add("Unit", "StartLimitIntervalSec", P, "window of the start rate limit (default 10s, 0 disables)", parseSpanInto(func(b *builder) *time.Duration { return &b.unit.StartLimitInterval }))
 	add("Unit", "StartLimitBurst", P, "starts allowed per window before start-limit-hit (default 5)", parseIntInto(func(b *builder) *int { return &b.unit.StartLimitBurst }, 0))
+	// Old spellings, still accepted by systemd.
+	add("Unit", "StartLimitInterval", P, "alias of StartLimitIntervalSec=", parseSpanInto(func(b *builder) *time.Duration { return &b.unit.StartLimitInterval }))
+	add("Service", "StartLimitInterval", P, "old place of [Unit] StartLimitIntervalSec=", parseSpanInto(func(b *builder) *time.Duration { return &b.unit.StartLimitInterval }))
+	add("Service", "StartLimitBurst", P, "old place of [Unit] StartLimitBurst=", parseIntInto(func(b *builder) *int { return &b.unit.StartLimitBurst }, 0))
 	add("Unit", "CollectMode", P, "when a failed unit is unloaded: inactive | inactive-or-failed", parseEnumInto(func(b *builder) *string { return &b.unit.CollectMode }, "inactive", "inactive-or-failed"))
 	for key := range systemdKeys {
 		if name, ok := strings.CutPrefix(key, "Unit."); ok && (strings.HasPrefix(name, "Condition") || strings.HasPrefix(name, "Assert")) {

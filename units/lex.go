@@ -18,7 +18,8 @@ type Entry struct {
 	Key     string
 	Value   string
 	// Pos is where the logical line ends: systemd reports problems in a
-	// continued value at its last physical line. FirstLine is where it
+	// continued value at its last physical line (one past the last line
+	// when the file ends inside a continuation). FirstLine is where it
 	// started.
 	Pos       Pos
 	FirstLine int
@@ -154,8 +155,8 @@ func lexBytes(data []byte, file string, res *Lexed) {
 		})
 		return LineEntry
 	}
-	finish := func(first, line int, l []byte) bool {
-		k := parseLine(first, line, l)
+	finish := func(first, line, report int, l []byte) bool {
+		k := parseLine(first, report, l)
 		for i := first; i <= line; i++ {
 			if res.Kinds[i-1] == LineUnknown { // comments inside stay comments
 				res.Kinds[i-1] = k
@@ -228,13 +229,14 @@ func lexBytes(data []byte, file string, res *Lexed) {
 			continue
 		}
 		cont = nil
-		if !finish(contFirst, line, p) {
+		if !finish(contFirst, line, line, p) {
 			return
 		}
 	}
 	if cont != nil {
-		// A trailing backslash at EOF still ends the value.
-		finish(contFirst, line, cont)
+		// A trailing backslash at EOF still ends the value; systemd counts
+		// one more line for it (parse_line(..., ++line, ...) after EOF).
+		finish(contFirst, line, line+1, cont)
 	}
 }
 

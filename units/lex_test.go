@@ -32,7 +32,8 @@ func TestLex(t *testing.T) {
 		{"comment ending in backslash", "[S]\n# c \\\nA=1\n", "[S] A=1@3\n", false, 0},
 		{"empty line ends continuation", "[S]\nA=1\\\n\nB=2\n", "[S] A=1@3\n[S] B=2@4\n", false, 0},
 		{"blank line ends continuation", "[S]\nA=1\\\n  \t\nB=2\n", "[S] A=1@3\n[S] B=2@4\n", false, 0},
-		{"backslash at EOF", "[S]\nA=1\\", "[S] A=1@2\n", false, 0},
+		{"backslash at EOF", "[S]\nA=1\\", "[S] A=1@3\n", false, 0},
+		{"backslash and newline at EOF", "[S]\nA=1\\\n", "[S] A=1@3\n", false, 0},
 		{"continuation into header text", "[S]\nA=1\\\n[T]\nB=2\n", "[S] A=1 [T]@3\n[S] B=2@4\n", false, 0},
 		// Whitespace, comments, line endings.
 		{"no inline comments", "[S]\nListenStream=8080 # x\n", "[S] ListenStream=8080 # x@2\n", false, 0},
