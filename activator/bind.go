@@ -28,7 +28,9 @@ type BindOptions struct {
 	NoIPv6 bool
 }
 
-// Bound is the result of binding one socket unit. Close undoes it.
+// Bound is the result of binding one socket unit. Close undoes it. A Bound
+// is owned by one goroutine: its methods must not be called concurrently.
+// (Bind and BindAll themselves may run concurrently for different units.)
 type Bound struct {
 	// Unit is the unit name, e.g. "web.socket".
 	Unit string
@@ -338,6 +340,12 @@ func (bd *binder) openSocket(b *Bound, unit string, sp sockSpec, o *units.Socket
 		if err := unix.Listen(fd, backlog(o)); err != nil {
 			return -1, fail("listen", err)
 		}
+	}
+	if sp.path != "" {
+		// Like systemd, touch the node once it accepts connections, so that
+		// clients waiting with inotify see an event after listen(), not only
+		// the chmod before it.
+		bd.touch(sp.path)
 	}
 	applyOptions(fd, sp.domain, sp.typ, o, true, func(op string, err error) {
 		bd.log.Warn("socket option not applied", zap.String("unit", unit), zap.String("addr", sp.addr),

@@ -256,6 +256,16 @@ func (bd *binder) bindPath(b *Bound, fd int, sp sockSpec, o *units.SocketOptions
 	return nil
 }
 
+// touch sets the times of a node Bind just created, without following a
+// symlink, through the cached parent directory fd. Failures are ignored,
+// as in systemd.
+func (bd *binder) touch(path string) {
+	if dfd, ok := bd.dirs.fds[filepath.Dir(path)]; ok {
+		now := []unix.Timespec{{Nsec: unix.UTIME_NOW}, {Nsec: unix.UTIME_NOW}}
+		_ = unix.UtimesNanoAt(dfd, filepath.Base(path), now, unix.AT_SYMLINK_NOFOLLOW)
+	}
+}
+
 // chmodPath chmods the node an O_PATH fd refers to: fchmodat2(AT_EMPTY_PATH)
 // on Linux ≥ 6.6, else through the /proc/self/fd magic link (as systemd's
 // fchmod_opath does).
