@@ -13,17 +13,22 @@ import (
 // network namespace, or with LISTEN_FDS); see helpers below.
 const helperEnv = "SOCKD_ACTIVATOR_HELPER"
 
-// helpers are the modes a re-executed test binary can run instead of the
-// tests; each returns the process exit status.
-var helpers = map[string]func() int{
-	"netns":   netnsHelper,
-	"inherit": inheritHelper,
+// helper returns the function of a helper mode; each returns the process
+// exit status.
+func helper(name string) func() int {
+	switch name {
+	case "netns":
+		return netnsHelper
+	case "inherit":
+		return inheritHelper
+	}
+	return nil
 }
 
 func TestMain(m *testing.M) {
 	if h := os.Getenv(helperEnv); h != "" {
-		f, ok := helpers[h]
-		if !ok {
+		f := helper(h)
+		if f == nil {
 			fmt.Fprintf(os.Stderr, "unknown helper %q\n", h)
 			os.Exit(2)
 		}
