@@ -389,7 +389,8 @@ type Service struct {
 	ExecStop      []Command
 	ExecStopPost  []Command
 
-	Restart                  RestartPolicy
+	Restart RestartPolicy
+	//lint:ignore ST1011 named after the directive; other packages use this name
 	RestartSec               time.Duration // default 100ms
 	RestartSteps             int
 	RestartMaxDelay          time.Duration
@@ -397,9 +398,10 @@ type Service struct {
 	RestartPreventExitStatus ExitStatusSet
 	RestartForceExitStatus   ExitStatusSet
 
-	TimeoutStart time.Duration // 0 = sockd's default; Infinity = none
+	TimeoutStart time.Duration // default 90s (oneshot: Infinity); Infinity = none
 	TimeoutStop  time.Duration
-	WatchdogSec  time.Duration
+	//lint:ignore ST1011 named after the directive; other packages use this name
+	WatchdogSec time.Duration
 
 	KillMode          KillMode
 	KillSignal        int // default SIGTERM
