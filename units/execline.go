@@ -221,6 +221,23 @@ func SplitWords(s string) ([]string, error) {
 	return splitWords(s, wordUnquote|wordCUnescape)
 }
 
+// SplitWordsUnquote splits like SplitWords but without C unescaping
+// (extract_first_word with EXTRACT_UNQUOTE only), as systemd does for
+// Symlinks= and other path lists: quotes group and are removed, a backslash
+// makes the next character literal, a trailing backslash or an unbalanced
+// quote is an error.
+func SplitWordsUnquote(s string) ([]string, error) {
+	return splitWords(s, wordUnquote)
+}
+
+// SplitFields splits on whitespace with no quoting (extract_first_word
+// with no flags), as systemd does for SupplementaryGroups=: quotes are
+// ordinary characters, a backslash makes the next character literal, a
+// trailing backslash is an error.
+func SplitFields(s string) ([]string, error) {
+	return splitWords(s, 0)
+}
+
 func splitWords(s string, flags wordFlags) ([]string, error) {
 	var words []string
 	for {

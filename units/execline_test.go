@@ -210,6 +210,29 @@ func TestSplitWords(t *testing.T) {
 	}
 }
 
+func TestSplitWordsVariants(t *testing.T) {
+	tests := []struct {
+		split func(string) ([]string, error)
+		in    string
+		want  []string
+		ok    bool
+	}{
+		{SplitWordsUnquote, `/a "/b c" '/d'`, []string{"/a", "/b c", "/d"}, true},
+		{SplitWordsUnquote, `/a\x41 \q`, []string{"/ax41", "q"}, true},
+		{SplitWordsUnquote, `"/a`, nil, false},
+		{SplitWordsUnquote, `/a\`, nil, false},
+		{SplitFields, `"a b"`, []string{`"a`, `b"`}, true},
+		{SplitFields, `a\ b c`, []string{"a b", "c"}, true},
+		{SplitFields, `a\`, nil, false},
+	}
+	for _, tt := range tests {
+		got, err := tt.split(tt.in)
+		if tt.ok != (err == nil) || (tt.ok && !reflect.DeepEqual(got, tt.want)) {
+			t.Errorf("split(%q) = %q, %v; want %q ok=%v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
 // Mirrors test_replace_env_argv of systemd's test-env-util.c.
 func TestExpandEnv(t *testing.T) {
 	env := map[string]string{
