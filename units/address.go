@@ -318,8 +318,8 @@ func ifnameValid(s string) bool {
 	if s == "" {
 		return false
 	}
-	if n, err := safeAtoi(s, "interface index"); err == nil {
-		return n > 0 && n <= math.MaxInt32
+	if n, err := safeAtoi(s, "interface index"); err == nil && n > 0 && n <= math.MaxInt32 {
+		return true // parse_ifindex
 	}
 	if len(s) >= 128 || s == "." || s == ".." || s == "all" || s == "default" {
 		return false

@@ -66,6 +66,9 @@ func TestParseAddress(t *testing.T) {
 		{ListenStream, "[fe80::1]:80%eth0", "[fe80::1]:80%eth0", FamilyInet6},
 		{ListenStream, "[fe80::1]:80%2", "[fe80::1]:80%2", FamilyInet6},
 		{ListenStream, "[::1]:80%all", "", 0},
+		{ListenStream, "[::1]:80%0", "", 0},
+		{ListenStream, "[::1]:80%-1", "[::1]:80%-1", FamilyInet6}, // a name, not an index
+		{ListenStream, "[::1]:80%0x1", "[::1]:80%0x1", FamilyInet6},
 		{ListenStream, "[::1]:80%", "", 0},
 		{ListenStream, "[fe80::1]:80#x", "", 0},
 		{ListenStream, "127.0.0.1:80%lo", "127.0.0.1:80%lo", FamilyInet},

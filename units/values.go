@@ -634,23 +634,25 @@ func parseRlimitOne(resource int, s string) (uint64, error) {
 }
 
 // parseRlimitNice: the kernel's RLIMIT_NICE is 20-nice (1..40, where 0 is
-// the kernel default). A signed value is a nice level, an unsigned one the
-// raw limit.
+// the kernel default). "+N" is nice level N (0..19), "-N" nice level -N
+// (down to -20), an unsigned value the raw limit (0..40).
 func parseRlimitNice(s string) (uint64, error) {
 	const what = "nice limit"
 	if s != "" && (s[0] == '+' || s[0] == '-') {
-		t := s
-		if t[0] == '+' {
-			t = t[1:]
-		}
-		n, err := safeAtoi(t, what)
+		n, err := safeAtou(s[1:], 0, what)
 		if err != nil {
-			return 0, err
+			return 0, fmt.Errorf("invalid %s %q: %w", what, s, errors.Unwrap(err))
 		}
-		if n < -20 || n > 19 || (s[0] == '+' && n < 0) {
+		if s[0] == '+' {
+			if n >= 20 {
+				return 0, rangeError(what, s)
+			}
+			return 20 - n, nil
+		}
+		if n > 20 {
 			return 0, rangeError(what, s)
 		}
-		return uint64(20 - n), nil
+		return 20 + n, nil
 	}
 	v, err := ParseUnsigned(s)
 	if err != nil {

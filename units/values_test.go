@@ -383,6 +383,8 @@ func TestParseRlimit(t *testing.T) {
 		{rlimitNICE, "-21", Rlimit{}, false},
 		{rlimitNICE, "+20", Rlimit{}, false},
 		{rlimitNICE, "+-1", Rlimit{}, false},
+		{rlimitNICE, "-+5", Rlimit{25, 25}, true}, // safe_atou64("+5") after the sign
+		{rlimitNICE, "--5", Rlimit{}, false},
 		{rlimitNICE, "-20:-10", Rlimit{}, false}, // 40 > 30
 		{rlimitNICE, "-10:-20", Rlimit{30, 40}, true},
 		{99, "1", Rlimit{}, false},
