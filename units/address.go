@@ -87,12 +87,31 @@ func ParseAddress(kind ListenKind, s string) (Address, error) {
 }
 
 // patchVarRun rewrites the legacy /var/run/ prefix to /run/, as systemd's
-// patch_var_run does with a notice.
+// patch_var_run does with a notice; like its path_startswith, repeated
+// slashes do not hide the prefix ("/var//run///x" → "/run/x").
 func patchVarRun(p string) string {
-	if rest, ok := strings.CutPrefix(p, "/var/run/"); ok {
-		return "/run/" + rest
+	rest, ok := cutPathComponent(p, "var")
+	if !ok {
+		return p
 	}
-	return p
+	if rest, ok = cutPathComponent(rest, "run"); !ok {
+		return p
+	}
+	return "/run/" + strings.TrimLeft(rest, "/")
+}
+
+// cutPathComponent removes leading slashes and then the component c, which
+// must be followed by a slash or the end.
+func cutPathComponent(p, c string) (string, bool) {
+	q := strings.TrimLeft(p, "/")
+	if len(q) == len(p) || !strings.HasPrefix(q, c) {
+		return p, false
+	}
+	rest := q[len(c):]
+	if rest != "" && rest[0] != '/' {
+		return p, false
+	}
+	return rest, true
 }
 
 // checkAbsolutePath is path_simplify_and_warn(PATH_CHECK_ABSOLUTE): valid

@@ -78,6 +78,10 @@ func TestParseAddress(t *testing.T) {
 		{ListenStream, "example.com:80", "", 0},
 		{ListenStream, "", "", 0},
 		{ListenStream, "/var/run/x.sock", "/run/x.sock", FamilyUnix},
+		{ListenStream, "/var//run//x.sock", "/run/x.sock", FamilyUnix},
+		{ListenStream, "/var/running/x.sock", "/var/running/x.sock", FamilyUnix},
+		{ListenStream, "/var/run", "/run/", FamilyUnix},
+		{ListenStream, "/varx/run/y", "/varx/run/y", FamilyUnix},
 		{ListenStream, "/var/run/../z", "/run/../z", FamilyUnix}, // socket paths are not normalized
 		{ListenStream, long, long, FamilyUnix},
 		{ListenStream, long + "x", "", 0},
