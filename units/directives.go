@@ -311,7 +311,7 @@ func newDirectiveTable() directiveTable {
 			b.sock.Symlinks = nil
 			return nil
 		}
-		words, err := SplitWords(e.Value)
+		words, err := SplitWordsUnquote(e.Value)
 		if err != nil {
 			return fmt.Errorf("invalid syntax, ignoring: %w", err)
 		}
@@ -542,7 +542,7 @@ func newDirectiveTable() directiveTable {
 				b.exec.SupplementaryGroups = nil
 				return nil
 			}
-			words, err := SplitWords(e.Value)
+			words, err := SplitFields(e.Value)
 			if err != nil {
 				return fmt.Errorf("invalid syntax, ignoring: %w", err)
 			}
