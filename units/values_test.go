@@ -67,8 +67,25 @@ func TestParseTimespan(t *testing.T) {
 		{"2 weeks", 14 * 24 * time.Hour, nil},
 		{"1d 1hr 1minute 1sec 1msec", 24*time.Hour + time.Hour + time.Minute + time.Second + time.Millisecond, nil},
 		{"1.999999999s", 1999999 * us, nil}, // beyond microseconds is dropped
+		{"3.1 .2", 3300 * time.Millisecond, nil},
+		{"3.1 sec .2 sec", 3300 * time.Millisecond, nil},
+		{"3.1 sec 1.2 sec", 4300 * time.Millisecond, nil},
 		{"", 0, ErrSyntax},
 		{"   ", 0, ErrSyntax},
+		{" xyz ", 0, ErrSyntax},
+		{" . ", 0, ErrSyntax},
+		{" 5. ", 0, ErrSyntax},
+		{".s ", 0, ErrSyntax},
+		{"-0.3s ", 0, ErrRange},
+		{"-0.0s ", 0, ErrRange},
+		{"-0.-0s ", 0, ErrRange},
+		{"0.-0s ", 0, ErrSyntax},
+		{"3.-0s ", 0, ErrSyntax},
+		{"3.+1s", 0, ErrSyntax},
+		{"3. 1s", 0, ErrSyntax},
+		{"12..34", 0, ErrSyntax},
+		{"..1234", 0, ErrSyntax},
+		{"1234..", 0, ErrSyntax},
 		{"-5s", 0, ErrRange},
 		{" -0s", 0, ErrRange},
 		{"-0", 0, ErrRange},
@@ -123,6 +140,9 @@ func TestParseSize(t *testing.T) {
 		{"3.5G 4B", 3*1024*1024*1024 + 512*1024*1024 + 4, nil},
 		{"3B3G", 0, ErrSyntax},
 		{"4B4", 8, nil}, // "B" then the empty suffix, as systemd
+		{"3B3G4T", 0, ErrSyntax},
+		{"4T3G3B", (4*1024+3)<<30 + 3, nil},
+		{" 4 T 3 G 3 B", (4*1024+3)<<30 + 3, nil},
 		{"12P", 12 << 50, nil},
 		{"12P12P", 0, ErrSyntax},
 		{"3E 2P", 3<<60 + 2<<50, nil},
@@ -394,6 +414,13 @@ func TestParseRlimit(t *testing.T) {
 		if tt.ok != (err == nil) || got != tt.want {
 			t.Errorf("ParseRlimit(%d, %q) = %+v, %v; want %+v ok=%v", tt.res, tt.in, got, err, tt.want, tt.ok)
 		}
+	}
+	// test_parse_time: RLIMIT_RTTIME uses parse_time with microseconds.
+	if _, err := ParseRlimit(rlimitRTTIME, "11111111111111y"); !errors.Is(err, ErrRange) {
+		t.Errorf("LimitRTTIME=11111111111111y: %v; want ErrRange", err)
+	}
+	if _, err := ParseRlimit(rlimitRTTIME, "1.1111111111111y"); err != nil {
+		t.Errorf("LimitRTTIME=1.1111111111111y: %v", err)
 	}
 	if r, ok := RlimitResource("LimitNOFILE"); !ok || r != 7 {
 		t.Errorf("RlimitResource(LimitNOFILE) = %d, %v", r, ok)
