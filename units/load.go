@@ -280,7 +280,9 @@ func (l *loader) load() (*Set, Diagnostics) {
 			t := &template{srcs: srcs, proto: svc}
 			for _, s := range srcs {
 				for _, e := range s.lex.Entries {
-					if UsesInstanceSpecifiers(e.Value) {
+					// Exec*= and Environment= unescape before expanding, so
+					// an escaped '%' (\x25, \045) may become a specifier.
+					if UsesInstanceSpecifiers(e.Value) || strings.Contains(e.Value, "\\x25") || strings.Contains(e.Value, "\\045") {
 						t.usesInstance = true
 					}
 				}

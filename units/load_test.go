@@ -327,6 +327,8 @@ func TestTemplates(t *testing.T) {
 		"web.socket":            "[Socket]\nListenStream=8\nAccept=yes\n",
 		"web@.service":          "[Service]\nExecStart=/bin/web --id=%i\nEnvironment=ID=%i\n",
 		"web@.service.d/a.conf": "[Service]\nEnvironment=X=1\n",
+		"esc.socket":            "[Socket]\nListenStream=9\nAccept=yes\n",
+		"esc@.service":          "[Service]\nExecStart=/bin/esc \\x25i\n",
 	})
 	if diags.HasErrors() {
 		t.Fatal(diags)
@@ -347,6 +349,9 @@ func TestTemplates(t *testing.T) {
 	}
 	if got := strings.Join(w.Exec.Environment, " "); got != "ID=3-x X=1" {
 		t.Errorf("web instance env %q", got)
+	}
+	if e, err := set.Instance("esc@.service", "7"); err != nil || strings.Join(e.ExecStart[0].Args, " ") != "/bin/esc 7" {
+		t.Errorf("escaped specifier: %v %v", e.ExecStart[0].Args, err)
 	}
 	if _, err := set.Instance("nope@.service", "x"); err == nil {
 		t.Error("Instance of a missing template succeeded")
