@@ -355,28 +355,28 @@ func ifnameValid(s string) bool {
 }
 
 // parseNetlinkAddress is socket_address_parse_netlink: a family name (or
-// number) and an optional group number.
+// number), then optionally a group number (safe_atou: leading blanks are
+// fine, trailing ones are not).
 func parseNetlinkAddress(s string) (Address, error) {
-	fields := strings.Fields(s)
-	if len(fields) == 0 || len(fields) > 2 {
+	name, rest, ok, err := extractWord(s, 0)
+	if err != nil || !ok {
 		return Address{}, syntaxError("netlink address", s)
 	}
-	fam, ok := netlinkFamilies[fields[0]]
-	if !ok {
-		n, err := safeAtoi(fields[0], "netlink family")
+	fam, known := netlinkFamilies[name]
+	if !known {
+		n, err := safeAtoi(name, "netlink family")
 		if err != nil || n < 0 || n > math.MaxInt32 {
-			return Address{}, fmt.Errorf("unknown netlink family %q: %w", fields[0], ErrSyntax)
+			return Address{}, fmt.Errorf("unknown netlink family %q: %w", name, ErrSyntax)
 		}
 		fam = int(n)
 	}
 	var group uint64
-	if len(fields) == 2 {
-		var err error
-		if group, err = safeAtou(fields[1], 0, "netlink group"); err != nil {
+	if rest != "" {
+		if group, err = safeAtou(rest, 0, "netlink group"); err != nil {
 			return Address{}, err
 		}
 		if group > math.MaxUint32 {
-			return Address{}, rangeError("netlink group", fields[1])
+			return Address{}, rangeError("netlink group", rest)
 		}
 	}
 	return Address{Family: FamilyNetlink, NetlinkFamily: fam, NetlinkGroup: uint32(group)}, nil

@@ -29,6 +29,12 @@ func TestParseAddress(t *testing.T) {
 		{ListenStream, "8888", "[::]:8888", FamilyInet6Any},
 		{ListenStream, "[::1]", "", 0},
 		{ListenStream, "[::1]8888", "", 0},
+		{ListenStream, "[::1]:0", "", 0},
+		{ListenStream, "[::1]:65536", "", 0},
+		{ListenStream, "[::1]%lo:0", "", 0},
+		{ListenStream, "[::1]%lo%lo:1234", "", 0},
+		{ListenStream, "[::1]% lo:1234", "", 0},
+		{ListenStream, "[2001:0db8:0000:85a3:0000:0000:ac1f:8001]:8888", "[2001:db8:0:85a3::ac1f:8001]:8888", FamilyInet6},
 		{ListenStream, "::1", "", 0},
 		{ListenStream, "::1:8888", "", 0},
 		{ListenStream, "[::1]:8888", "[::1]:8888", FamilyInet6},
@@ -132,6 +138,15 @@ func TestParseAddress(t *testing.T) {
 		{ListenNetlink, "route -1", "", 0},
 		{ListenNetlink, "route 4294967296", "", 0},
 		{ListenNetlink, "", "", 0},
+		{ListenNetlink, "junk", "", 0},
+		{ListenNetlink, "route 10", "route 10", FamilyNetlink},
+		{ListenNetlink, " kobject-uevent ", "kobject-uevent 0", FamilyNetlink},
+		{ListenNetlink, " \t kobject-uevent \t 10", "kobject-uevent 10", FamilyNetlink},
+		{ListenNetlink, "kobject-uevent\t10", "kobject-uevent 10", FamilyNetlink},
+		{ListenNetlink, "kobject-uevent\t10 ", "", 0}, // trailing space is not supported
+		{ListenNetlink, "kobject-uevent -1", "", 0},
+		{ListenNetlink, "\xff", "", 0},
+		{ListenNetlink, "firewall", "firewall 0", FamilyNetlink},
 	}
 	for _, tt := range tests {
 		a, err := ParseAddress(tt.kind, tt.in)
