@@ -568,3 +568,60 @@ func TestBindAll(t *testing.T) {
 		t.Errorf("bad unit: bound %v err %v", bound[1], errs[1])
 	}
 }
+
+// freePort returns a TCP port that was free a moment ago on 127.0.0.1.
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// TestBindParsedAddresses binds what the unit parser produces for each
+// address form, so the two stay in step. Fixed ports are needed here (the
+// grammar has no port 0): pick a free one and retry if it got taken.
+func TestBindParsedAddresses(t *testing.T) {
+	d := shortDir(t)
+	forms := []struct {
+		kind units.ListenKind
+		text func(port int) string
+		v6   bool
+	}{
+		{units.ListenStream, func(p int) string { return "127.0.0.1:" + itoaT(p) }, false},
+		{units.ListenDatagram, func(p int) string { return "127.0.0.1:" + itoaT(p) }, false},
+		{units.ListenStream, func(p int) string { return itoaT(p) }, true},
+		{units.ListenStream, func(p int) string { return "[::1]:" + itoaT(p) }, true},
+		{units.ListenStream, func(int) string { return d + "/p/s.sock" }, false},
+		{units.ListenSequentialPacket, func(int) string { return "@sockd-parsed-" + itoaT(os.Getpid()) }, false},
+		{units.ListenFIFO, func(int) string { return d + "/fifo" }, false},
+		{units.ListenNetlink, func(int) string { return "kobject-uevent 1" }, false},
+	}
+	for _, f := range forms {
+		if f.v6 && !hasIPv6Loopback() {
+			continue
+		}
+		var err error
+		for try := 0; try < 5; try++ {
+			text := f.text(freePort(t))
+			var a units.Address
+			if a, err = units.ParseAddress(f.kind, text); err != nil {
+				t.Fatalf("ParseAddress(%q): %v", text, err)
+			}
+			var b *Bound
+			b, err = Bind(unit("parsed.socket", units.SocketOptions{}, units.Listener{Kind: f.kind, Addr: a, Text: text}), BindOptions{})
+			if errors.Is(err, unix.EADDRINUSE) {
+				continue // the free port was taken meanwhile
+			}
+			if err == nil {
+				b.Close(true)
+			}
+			break
+		}
+		if err != nil {
+			t.Errorf("kind %d: %v", f.kind, err)
+		}
+	}
+}
