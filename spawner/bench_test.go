@@ -85,7 +85,7 @@ func BenchmarkSpawn(b *testing.B) {
 
 // holdFDs opens /dev/null until the process has about n descriptors and
 // returns the ones it opened.
-func holdFDs(b *testing.B, n int) []int {
+func holdFDs(b testing.TB, n int) []int {
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		b.Fatal(err)

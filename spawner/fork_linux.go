@@ -81,11 +81,12 @@ type plan struct {
 	uid, gid uintptr
 	groups   []uint32
 
-	rlimits []rlimitEntry
-	setNice bool
-	nice    int
-	umask   int // -1: keep
-	nnp     bool
+	rlimits     []rlimitEntry
+	sameSession bool
+	setNice     bool
+	nice        int
+	umask       int // -1: keep
+	nnp         bool
 
 	pipe   int  // write end of the CLOEXEC error pipe
 	vfork  bool // share the address space (CLONE_VM|CLONE_VFORK)
@@ -151,8 +152,14 @@ func forkExec(p *plan) (pid uintptr, pidfd int32, err1 syscall.Errno) {
 		syscall.RawSyscall6(unix.SYS_RT_SIGACTION, sig, uintptr(unsafe.Pointer(&sigDefault)), 0, 8, 0, 0)
 	}
 
-	// Own session and process group: pgid == sid == pid.
-	if _, _, err1 = syscall.RawSyscall(unix.SYS_SETSID, 0, 0, 0); err1 != 0 {
+	// Own session and process group (pgid == sid == pid), or only an own
+	// process group.
+	if p.sameSession {
+		_, _, err1 = syscall.RawSyscall(unix.SYS_SETPGID, 0, 0, 0)
+	} else {
+		_, _, err1 = syscall.RawSyscall(unix.SYS_SETSID, 0, 0, 0)
+	}
+	if err1 != 0 {
 		errbuf[0] = stepSetsid
 		goto fail
 	}

@@ -80,6 +80,10 @@ func (s *Spawner) startForkServer() (*forkServer, error) {
 		nonblock: make([]int8, 4),
 		umask:    -1,
 		rlimits:  []rlimitEntry{s.nofile},
+		// Its own process group, but sockd's session: services started
+		// with SameSession inherit the session through CLONE_PARENT's
+		// fork from here.
+		sameSess: true,
 	}
 	pid, pidfd, step, errno, err := s.spawnDirect(r)
 	unix.Close(pair[1])
@@ -374,6 +378,7 @@ func encodeRequest(b []byte, r *request, idx []uint32) []byte {
 		u64(l.lim.Cur)
 		u64(l.lim.Max)
 	}
+	flag(r.sameSess)
 	flag(r.setNice)
 	u32(uint32(int32(r.nice)))
 	u32(uint32(int32(r.umask)))
@@ -454,6 +459,7 @@ func decodeRequest(b []byte) (r *request, idx []uint32, err error) {
 		r.rlimits[i].lim.Cur = u64()
 		r.rlimits[i].lim.Max = u64()
 	}
+	r.sameSess = u32() != 0
 	r.setNice = u32() != 0
 	r.nice = int(int32(u32()))
 	r.umask = int(int32(u32()))

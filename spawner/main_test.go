@@ -162,6 +162,7 @@ func describeFDs() []fdInfo {
 		}
 		out = append(out, info)
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].FD < out[j].FD })
 	return out
 }
 

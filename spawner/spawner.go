@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -17,6 +18,9 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 )
+
+// ErrClosed is returned by Start after Close.
+var ErrClosed = errors.New("spawner: closed")
 
 // Options configure a Spawner. The zero value is usable.
 type Options struct {
@@ -140,6 +144,7 @@ type Spawner struct {
 	quit      chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
+	closed    atomic.Bool
 }
 
 // New returns a Spawner. With opts.Subreaper it sets PR_SET_CHILD_SUBREAPER
@@ -190,11 +195,13 @@ func New(opts Options) (*Spawner, error) {
 	return s, nil
 }
 
-// Close stops the orphan reaper and releases the Spawner's resources. It
-// does not stop running processes; they are still reaped (and reported to
+// Close stops the fork server and the orphan reaper and releases the
+// Spawner's resources; Start then fails with ErrClosed. It must not be called
+// while a Start is still running. It does not stop running processes; they are still reaped (and reported to
 // OnExit) when they exit.
 func (s *Spawner) Close() error {
 	s.closeOnce.Do(func() {
+		s.closed.Store(true)
 		if s.fs != nil {
 			s.fs.close()
 		}
@@ -214,6 +221,9 @@ func (s *Spawner) Close() error {
 func (s *Spawner) Start(spec *Spec) (*Process, error) {
 	fail := func(op string, err error) (*Process, error) {
 		return nil, &StartError{Unit: spec.Unit, Path: spec.Path, Op: op, Err: err}
+	}
+	if s.closed.Load() {
+		return fail("prepare", ErrClosed)
 	}
 	if spec.Names != nil && len(spec.Names) != len(spec.Files) {
 		return fail("prepare", fmt.Errorf("%d names for %d files", len(spec.Names), len(spec.Files)))
@@ -469,6 +479,7 @@ type request struct {
 	uid, gid  uint32
 	groups    []uint32
 	rlimits   []rlimitEntry
+	sameSess  bool
 	setNice   bool
 	nice      int
 	umask     int
@@ -614,6 +625,7 @@ func (s *Spawner) prepare(spec *Spec) (*request, *cleanup, error) {
 		r.umask = int(*spec.Umask & 0o777)
 	}
 	r.nnp = spec.NoNewPrivs
+	r.sameSess = spec.SameSession
 	return r, cl, nil
 }
 
@@ -624,7 +636,7 @@ func buildPlan(r *request, src []int, pipe int, vfork bool) (*plan, error) {
 		src: src, nonblock: r.nonblock, pipe: pipe, vfork: vfork,
 		dirOptional: r.dirOpt,
 		setCred:     r.setCred, uid: uintptr(r.uid), gid: uintptr(r.gid), groups: r.groups,
-		rlimits: r.rlimits, setNice: r.setNice, nice: r.nice, umask: r.umask, nnp: r.nnp,
+		rlimits: r.rlimits, sameSession: r.sameSess, setNice: r.setNice, nice: r.nice, umask: r.umask, nnp: r.nnp,
 	}
 	size := len(r.path) + 1 + len(r.dir) + 1
 	for _, a := range r.argv {

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -787,5 +788,158 @@ func TestBaseEnv(t *testing.T) {
 	}
 	if a, b := BaseEnv(nil), BaseEnv(nil); a[len(a)-1] == b[len(b)-1] {
 		t.Error("INVOCATION_ID repeats")
+	}
+}
+
+func TestStdioFiles(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in")
+	os.WriteFile(in, []byte("from file\n"), 0o644)
+	out := filepath.Join(dir, "out")
+	os.WriteFile(out, []byte("0123456789\n"), 0o644)
+	errf := filepath.Join(dir, "err")
+	os.WriteFile(errf, []byte("old\n"), 0o644)
+
+	s := newSpawner(t, Options{})
+	run := func(stdout, stderr Stdio) {
+		t.Helper()
+		spec := helperSpec(t, "echo")
+		spec.Stdin = Stdio{Kind: StdioFile, Path: in}
+		spec.Stdout, spec.Stderr = stdout, stderr
+		p, err := s.Start(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := p.Wait(); !e.Success() {
+			t.Fatal(e)
+		}
+	}
+	// file: writes from the start without truncating; truncate: empties;
+	// append: appends.
+	run(Stdio{Kind: StdioFile, Path: out}, Stdio{Kind: StdioTruncate, Path: errf})
+	run(Stdio{Kind: StdioAppend, Path: out}, Stdio{Kind: StdioAppend, Path: errf})
+	// "from file\n" overwrote the first 10 of 11 bytes.
+	if b, _ := os.ReadFile(out); string(b) != "from file\n\nfrom file\n" {
+		t.Errorf("out = %q", b)
+	}
+	if b, _ := os.ReadFile(errf); string(b) != "echo ready\necho ready\n" {
+		t.Errorf("err = %q", b)
+	}
+	_, err := s.Start(&Spec{Path: "/bin/true", Stdin: Stdio{Kind: StdioFile, Path: filepath.Join(dir, "missing")}})
+	if !errors.Is(err, syscall.ENOENT) {
+		t.Errorf("missing stdin file: %v", err)
+	}
+}
+
+// TestSameSession: setpgid instead of setsid.
+func TestSameSession(t *testing.T) {
+	s := newSpawner(t, Options{})
+	spec := helperSpec(t, "describefds")
+	spec.SameSession = true
+	out, e := runCapture(t, s, spec)
+	if !e.Success() {
+		t.Fatal(e)
+	}
+	var d description
+	if err := json.Unmarshal(out, &d); err != nil {
+		t.Fatal(err)
+	}
+	mysid, _, _ := syscall.RawSyscall(syscall.SYS_GETSID, 0, 0, 0)
+	if d.Pgid != d.Pid || d.Sid != int(mysid) {
+		t.Errorf("pid %d pgid %d sid %d, want own group in session %d", d.Pid, d.Pgid, d.Sid, mysid)
+	}
+}
+
+// TestForkServerFallback: requests the fork server cannot carry (more fds
+// than SCM_RIGHTS takes, oversized environments) are forked directly, and a
+// dead fork server is replaced by direct forking.
+func TestForkServerFallback(t *testing.T) {
+	s := newSpawnerMode(t, Options{}, false, haveVfork)
+
+	// 300 distinct descriptors > SCM_MAX_FD.
+	var files []int
+	for range 300 {
+		fd, err := unix.Open(os.DevNull, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fd)
+		files = append(files, fd)
+	}
+	spec := helperSpec(t, "describefds")
+	spec.Files = files
+	spec.ListenEnv = true
+	out, e := runCapture(t, s, spec)
+	if !e.Success() {
+		t.Fatal(e)
+	}
+	var d description
+	if err := json.Unmarshal(out, &d); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.FDs) != 303 || d.FDs[302].FD != 302 {
+		t.Errorf("got %d fds", len(d.FDs))
+	}
+	if v, _ := getenv(d.Env, "LISTEN_PID"); v != strconv.Itoa(d.Pid) {
+		t.Errorf("LISTEN_PID = %q, pid %d", v, d.Pid)
+	}
+
+	// An environment larger than the fork server's message limit.
+	spec = &Spec{Path: "/bin/true", Env: []string{"BIG=" + strings.Repeat("x", maxRequest)}}
+	if p, err := s.Start(spec); err != nil {
+		// execve itself may refuse it (E2BIG), but not the transport.
+		if !errors.Is(err, syscall.E2BIG) {
+			t.Errorf("big env: %v", err)
+		}
+	} else {
+		p.Wait()
+	}
+	if s.fs.broken.Load() {
+		t.Fatal("fork server marked broken by a big request")
+	}
+
+	// Kill the fork server: the next start still works.
+	s.fs.proc.Signal(syscall.SIGKILL)
+	s.fs.proc.Wait()
+	p, err := s.Start(&Spec{Path: "/bin/true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := p.Wait(); !e.Success() {
+		t.Fatal(e)
+	}
+	if !s.fs.broken.Load() {
+		t.Error("dead fork server not noticed")
+	}
+	s.Close()
+	if _, err := s.Start(&Spec{Path: "/bin/true"}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Start after Close: %v", err)
+	}
+}
+
+func TestRequestRoundTrip(t *testing.T) {
+	r := &request{
+		path: "/bin/x", argv: []string{"x", "", "a b"}, env: []string{listenPIDPlaceholder, "A=1"},
+		listenPID: true, dir: "/tmp", dirOpt: true, src: []int{5, 5, 9}, nonblock: []int8{0, -1, 1},
+		setCred: true, uid: 65534, gid: 65533, groups: []uint32{1, 2},
+		rlimits:  []rlimitEntry{{unix.RLIMIT_NOFILE, unix.Rlimit{Cur: 1024, Max: RlimInfinity}}},
+		sameSess: true, setNice: true, nice: -5, umask: -1, nnp: true,
+	}
+	b := encodeRequest(nil, r, []uint32{0, 0, 1})
+	got, idx, err := decodeRequest(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.src = r.src
+	if !equalInts([]int{int(idx[0]), int(idx[1]), int(idx[2])}, []int{0, 0, 1}) {
+		t.Errorf("idx %v", idx)
+	}
+	if a, b := fmt.Sprintf("%+v", *r), fmt.Sprintf("%+v", *got); a != b {
+		t.Errorf("round trip:\n%s\n%s", a, b)
+	}
+	for i := range b {
+		if _, _, err := decodeRequest(b[:i]); err == nil {
+			t.Fatalf("truncated request (%d of %d bytes) accepted", i, len(b))
+		}
 	}
 }

@@ -104,6 +104,13 @@ type Spec struct {
 	Nice *int
 	// NoNewPrivs is NoNewPrivileges=.
 	NoNewPrivs bool
+	// SameSession starts the process in a new process group of sockd's
+	// session (setpgid) instead of a new session (setsid, systemd's
+	// behaviour). With the scheduler's autogroup feature on, setsid also
+	// creates a scheduling group, which is a large part of the cost of a
+	// start (see the package documentation); Accept=yes services may
+	// prefer to skip it. Process.Pgid is the pid either way.
+	SameSession bool
 }
 
 // Rlimit is one Limit*= value (the units package has the same shape; the
