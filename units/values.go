@@ -492,13 +492,14 @@ var exitStatusNames = map[string]int{
 
 // ParseExitStatusSet parses SuccessExitStatus= and friends as systemd's
 // config_parse_set_status: whitespace-separated exit codes 0..255 (decimal),
-// exit status names ("TEMPFAIL", "EXIT_TEMPFAIL" is not a name) and signals
+// exit status names ("TEMPFAIL"; "EXIT_TEMPFAIL" is not a name) and signals
 // ("SIGKILL", "KILL"). A word that parses as an exit status is one, so "15"
-// is exit code 15, never SIGTERM. Unlike systemd, which skips a bad word
-// with a warning, the first bad word is an error; callers that want
-// systemd's leniency can split with strings.Fields and parse word by word.
+// is exit code 15, never SIGTERM. systemd skips a bad word with a warning
+// and keeps the others: on error the returned set still holds the valid
+// words, and the error names every bad one.
 func ParseExitStatusSet(s string) (ExitStatusSet, error) {
 	var set ExitStatusSet
+	var bad []string
 	for _, w := range strings.Fields(s) {
 		if n, ok := exitStatusNames[w]; ok {
 			set.Codes = appendUnique(set.Codes, n)
@@ -506,16 +507,21 @@ func ParseExitStatusSet(s string) (ExitStatusSet, error) {
 		}
 		if n, err := safeAtou(w, 10, "exit status"); err == nil {
 			if n > 255 {
-				return set, rangeError("exit status", w)
+				bad = append(bad, w)
+				continue
 			}
 			set.Codes = appendUnique(set.Codes, int(n))
 			continue
 		}
 		sig, err := ParseSignal(w)
 		if err != nil {
-			return set, fmt.Errorf("invalid exit status or signal %q", w)
+			bad = append(bad, w)
+			continue
 		}
 		set.Signals = appendUnique(set.Signals, sig)
+	}
+	if bad != nil {
+		return set, fmt.Errorf("invalid exit status or signal %s: %w", strings.Join(bad, ", "), ErrSyntax)
 	}
 	return set, nil
 }

@@ -348,6 +348,7 @@ func TestParseExitStatusSet(t *testing.T) {
 		{"256", ExitStatusSet{}, false},
 		{"-1", ExitStatusSet{}, false},
 		{"bogus", ExitStatusSet{}, false},
+		{"1 bogus SIGHUP 300", ExitStatusSet{Codes: []int{1}, Signals: []int{1}}, false}, // valid words kept
 	}
 	for _, tt := range tests {
 		got, err := ParseExitStatusSet(tt.in)
@@ -355,7 +356,7 @@ func TestParseExitStatusSet(t *testing.T) {
 			t.Errorf("ParseExitStatusSet(%q) error = %v; want ok=%v", tt.in, err, tt.ok)
 			continue
 		}
-		if tt.ok && !reflect.DeepEqual(got, tt.want) {
+		if !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("ParseExitStatusSet(%q) = %+v; want %+v", tt.in, got, tt.want)
 		}
 	}
