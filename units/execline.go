@@ -71,12 +71,9 @@ func extractWord(s string, flags wordFlags) (word, rest string, ok bool, err err
 			default:
 				return "", "", false, fmt.Errorf("%w \"\\%s\" in %q", ErrBadEscape, escapeHead(s[i:]), s)
 			}
-		case quote != 0:
+		case quote != 0: // only with wordUnquote
 			if c == quote {
 				quote = 0
-				if flags&wordUnquote == 0 {
-					b = append(b, c)
-				}
 			} else {
 				b = append(b, c)
 			}
@@ -391,9 +388,11 @@ func ParseExecLineExpand(s string, expand func(string) (string, error)) ([]Comma
 			}
 			p = rest
 			if expand != nil {
-				if w, err = expand(w); err != nil {
+				x, err := expand(w)
+				if err != nil {
 					return fail(fmt.Sprintf("failed to resolve specifiers in %q", w), err)
 				}
+				w = x
 			}
 			args = append(args, w)
 		}

@@ -154,7 +154,7 @@ func TestParseExecLineExpand(t *testing.T) {
 		t.Errorf("got %q %q", cmds[0].Path, cmds[0].Args)
 	}
 	var ee *ExecError
-	if _, err := ParseExecLineExpand("/bin/x %z", expand); !errors.As(err, &ee) || !ee.Fatal {
+	if _, err := ParseExecLineExpand("/bin/x %z", expand); !errors.As(err, &ee) || !ee.Fatal || !strings.Contains(err.Error(), "%z") {
 		t.Errorf("unknown specifier: %v", err)
 	}
 	if _, err := ParseExecLineExpand("-/bin/x %z", expand); !errors.As(err, &ee) || ee.Fatal {
