@@ -51,9 +51,14 @@ func netlinkFamilyName(n int) string {
 //   - ListenMessageQueue=: an absolute name (FamilyMQueue).
 //   - ListenNetlink=: "FAMILY [GROUP]" (FamilyNetlink).
 //
+// A path below /var/run/ of an AF_UNIX socket or a FIFO is rewritten to
+// /run/, as systemd does (it logs a notice: compare Path with the input to
+// do the same).
+//
 // Host names are never accepted and nothing is looked up: an interface
 // name after "%" is checked for syntax only (systemd also resolves it and
-// fails with ENODEV for an unknown interface; sockd does so at bind time).
+// fails with ENODEV for an unknown interface; here that is left to bind
+// time).
 func ParseAddress(kind ListenKind, s string) (Address, error) {
 	switch kind {
 	case ListenStream, ListenDatagram:
