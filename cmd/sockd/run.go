@@ -32,6 +32,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		userMode = fs.Bool("user", false, "run as a per-user manager: user unit and runtime directories, specifiers for the user")
 		control  = fs.String("control", os.Getenv("SOCKD_CONTROL"), "control socket path (default from the configuration)")
 		logLevel = fs.String("log-level", "", "override the configured log level (debug, info, warn, error)")
+		logFmt   = fs.String("log-format", "", "override the configured log format (console, json)")
 		unitDirs stringList
 	)
 	fs.Var(&unitDirs, "units", "unit directory, highest priority first (repeatable; replaces the configured list)")
@@ -65,6 +66,9 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	if *logLevel != "" {
 		cfg.Log.Level = *logLevel
 	}
+	if *logFmt != "" {
+		cfg.Log.Format = *logFmt
+	}
 	log, err := newLogger(cfg.Log, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "sockd: %v\n", err)
@@ -86,6 +90,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		UserMode:  *userMode,
 		Logger:    log,
 		Inherited: inherited,
+		Subreaper: true,
 		OnReady: func() {
 			// Under systemd (Type=notify), say we are bound and serving.
 			daemon.SdNotify(false, daemon.SdNotifyReady)

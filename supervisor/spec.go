@@ -1,0 +1,222 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/sockd/sockd/spawner"
+	"github.com/sockd/sockd/units"
+)
+
+// fdsFor collects the fds an Accept=no service gets: the listeners of every
+// bound socket unit that triggers it, then those named in its Sockets=, in
+// load order, each named by its socket's FileDescriptorName=.
+func (s *Supervisor) fdsFor(sv *serviceUnit) (fds []int, names []string) {
+	add := func(su *socketUnit) {
+		if su == nil || su.bound == nil {
+			return
+		}
+		for _, bl := range su.bound.Listeners {
+			if contains(fds, bl.FD) {
+				continue
+			}
+			fds = append(fds, bl.FD)
+			names = append(names, bl.Name)
+		}
+	}
+	for _, su := range s.sockets {
+		if su.svc == sv {
+			add(su)
+		}
+	}
+	for _, name := range sv.u.Sockets {
+		add(s.byName[name])
+	}
+	return fds, names
+}
+
+// spec builds what the spawner needs to run cmd for sv.
+func (s *Supervisor) spec(sv *serviceUnit, cmd *units.Command) (*spawner.Spec, error) {
+	u := sv.u
+	x := &u.Exec
+	sp := &spawner.Spec{
+		Unit:        u.Name,
+		Path:        cmd.Path,
+		Dir:         x.WorkingDirectory,
+		DirOptional: x.WorkingDirectoryOptional,
+		Umask:       &x.UMask,
+		Rlimits:     rlimits(x.Limits),
+		Nice:        x.Nice,
+		NoNewPrivs:  x.NoNewPrivileges,
+		NonBlocking: u.NonBlocking,
+	}
+	var sockFD = -1
+	if sv.conn != nil {
+		sockFD = sv.conn.FD
+		sp.Files = []int{sockFD}
+		sp.Names = []string{sv.instanceOf.u.FileDescriptorName}
+	} else {
+		sp.Files, sp.Names = s.fdsFor(sv)
+	}
+	// StandardInput=socket: inetd style. The socket is stdin (and what
+	// StandardOutput=inherit copies); no LISTEN_* variables are set.
+	if x.StandardInput.Kind == units.StdioSocket {
+		if len(sp.Files) != 1 {
+			return nil, fmt.Errorf("StandardInput=socket: expected exactly one socket, got %d", len(sp.Files))
+		}
+		sockFD = sp.Files[0]
+		sp.Files, sp.Names = nil, nil
+	} else {
+		sp.ListenEnv = len(sp.Files) > 0
+	}
+	var err error
+	if sp.Stdin, err = stdinFor(x, sockFD); err != nil {
+		return nil, err
+	}
+	if sp.Stdout, err = stdoutFor(x.StandardOutput, sp.Stdin, sockFD); err != nil {
+		return nil, fmt.Errorf("StandardOutput=: %w", err)
+	}
+	if x.StandardError.Kind == units.StdioInherit || x.StandardError.Kind == units.StdioDefault {
+		sp.Stderr = sp.Stdout
+	} else if sp.Stderr, err = stdoutFor(x.StandardError, sp.Stdin, sockFD); err != nil {
+		return nil, fmt.Errorf("StandardError=: %w", err)
+	}
+
+	if x.User != "" || x.Group != "" || len(x.SupplementaryGroups) > 0 {
+		if cmd.Flags&(units.CmdFullPrivileges|units.CmdNoSetuid) == 0 {
+			cred, err := spawner.LookupCredential(x.User, x.Group, x.SupplementaryGroups)
+			if err != nil {
+				return nil, err
+			}
+			sp.Cred = cred
+		}
+	}
+
+	env, err := s.environment(sv, sp.Cred)
+	if err != nil {
+		return nil, err
+	}
+	sp.Env = env
+	sp.Argv = cmd.Args
+	if cmd.Flags&units.CmdNoEnvExpand == 0 && hasVar(cmd.Args) {
+		sp.Argv = units.ExpandEnv(cmd.Args, envMap(env))
+	}
+	return sp, nil
+}
+
+func hasVar(args []string) bool {
+	for _, a := range args {
+		if strings.IndexByte(a, '$') >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func envMap(env []string) map[string]string {
+	m := make(map[string]string, len(env))
+	for _, kv := range env {
+		if i := strings.IndexByte(kv, '='); i > 0 {
+			m[kv[:i]] = kv[i+1:]
+		}
+	}
+	return m
+}
+
+// environment builds a service's environment as systemd does (spawner's
+// BaseEnv: PATH, LANG, USER/LOGNAME/HOME/SHELL for User=, INVOCATION_ID),
+// then Environment=, then EnvironmentFile= (read at every start; files
+// win), then REMOTE_ADDR/REMOTE_PORT for a connection. LISTEN_* are set by
+// the spawner.
+func (s *Supervisor) environment(sv *serviceUnit, cred *spawner.Credential) ([]string, error) {
+	x := &sv.u.Exec
+	lists := make([][]string, 0, 2+len(x.EnvironmentFiles))
+	lists = append(lists, x.Environment)
+	for _, ef := range x.EnvironmentFiles {
+		vars, err := readEnvironmentFile(ef.Path)
+		if err != nil {
+			if ef.Optional && errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			return nil, fmt.Errorf("EnvironmentFile=%s: %w", ef.Path, err)
+		}
+		lists = append(lists, vars)
+	}
+	if sv.conn != nil {
+		lists = append(lists, sv.conn.RemoteEnv())
+	}
+	return spawner.BaseEnv(cred, lists...), nil
+}
+
+func readEnvironmentFile(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return units.ParseEnvironmentFile(f)
+}
+
+// stdinFor maps StandardInput= (null by default).
+func stdinFor(x *units.ExecContext, sockFD int) (spawner.Stdio, error) {
+	switch x.StandardInput.Kind {
+	case units.StdioDefault, units.StdioNull:
+		return spawner.Stdio{Kind: spawner.StdioNull}, nil
+	case units.StdioSocket:
+		return spawner.Stdio{Kind: spawner.StdioFD, FD: sockFD}, nil
+	case units.StdioFile:
+		return spawner.Stdio{Kind: spawner.StdioFile, Path: x.StandardInput.Path}, nil
+	}
+	return spawner.Stdio{}, fmt.Errorf("StandardInput=: kind %d is not supported by sockd", x.StandardInput.Kind)
+}
+
+// stdoutFor maps StandardOutput=/StandardError=. inherit copies stdin
+// (the socket in inetd style); journal, syslog and kmsg go to sockd's log.
+func stdoutFor(o units.Stdio, stdin spawner.Stdio, sockFD int) (spawner.Stdio, error) {
+	switch o.Kind {
+	case units.StdioJournal:
+		return spawner.Stdio{Kind: spawner.StdioLog}, nil
+	case units.StdioDefault:
+		// Unset: systemd's default is inherit when stdin is a socket (or
+		// tty or fd), journal otherwise.
+		if stdin.Kind == spawner.StdioFD {
+			return stdin, nil
+		}
+		return spawner.Stdio{Kind: spawner.StdioLog}, nil
+	case units.StdioInherit:
+		if stdin.Kind == spawner.StdioFD {
+			return stdin, nil
+		}
+		if stdin.Kind == spawner.StdioNull {
+			return spawner.Stdio{Kind: spawner.StdioNull}, nil
+		}
+		return spawner.Stdio{Kind: spawner.StdioLog}, nil
+	case units.StdioNull:
+		return spawner.Stdio{Kind: spawner.StdioNull}, nil
+	case units.StdioSocket:
+		if sockFD < 0 {
+			return spawner.Stdio{}, errors.New("socket: the service has no socket")
+		}
+		return spawner.Stdio{Kind: spawner.StdioFD, FD: sockFD}, nil
+	case units.StdioFile:
+		return spawner.Stdio{Kind: spawner.StdioFile, Path: o.Path}, nil
+	case units.StdioAppend:
+		return spawner.Stdio{Kind: spawner.StdioAppend, Path: o.Path}, nil
+	case units.StdioTruncate:
+		return spawner.Stdio{Kind: spawner.StdioTruncate, Path: o.Path}, nil
+	}
+	return spawner.Stdio{}, fmt.Errorf("kind %d is not supported by sockd", o.Kind)
+}
+
+func rlimits(m map[int]units.Rlimit) map[int]spawner.Rlimit {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[int]spawner.Rlimit, len(m))
+	for r, v := range m {
+		out[r] = spawner.Rlimit{Soft: v.Soft, Hard: v.Hard}
+	}
+	return out
+}

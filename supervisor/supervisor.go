@@ -1,0 +1,261 @@
+// Package supervisor ties sockd together: it loads units, binds their
+// listeners (activator), watches them, starts services (spawner) and owns
+// the state of every unit.
+//
+// One goroutine, Run's, owns all state. The poller, the spawner's reaper,
+// timers, signal handlers and control requests only send events to it, so
+// nothing here takes a lock.
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/sockd/sockd/activator"
+	"github.com/sockd/sockd/config"
+	"github.com/sockd/sockd/spawner"
+	"github.com/sockd/sockd/units"
+)
+
+// Options configure a Supervisor.
+type Options struct {
+	Config   *config.Config
+	UnitDirs []string // overrides Config.Units when not empty
+	UserMode bool
+	Logger   *zap.Logger
+	// OnReady is called once every unit that can be bound is bound (sockd
+	// sends READY=1 to its own manager there). May be nil.
+	OnReady func()
+	// Subreaper makes sockd reap orphans of forking services. Only the
+	// daemon sets it: it reaps every child, so nothing else in the process
+	// may wait for children.
+	Subreaper bool
+	// Inherited are fds sockd itself received through socket activation;
+	// matching listeners are adopted instead of bound. May be nil.
+	Inherited *activator.Inherited
+}
+
+// Supervisor runs socket units and their services.
+type Supervisor struct {
+	opts Options
+	cfg  *config.Config
+	log  *zap.Logger
+
+	set      *units.Set
+	sockets  []*socketUnit          // load order
+	byName   map[string]*socketUnit // socket units by name
+	services map[string]*serviceUnit
+	// listeners maps a poller token to its listener; tokens are never
+	// reused, so a late event for a closed listener is recognised.
+	listeners map[uint64]*listener
+	nextToken uint64
+
+	events chan activator.Event
+	poller *activator.Poller
+	sp     *spawner.Spawner
+	procs  map[int]*proc // running processes by pid
+
+	calls    chan func() // timers and requests run on the owner goroutine
+	stopping bool
+	ready    bool
+}
+
+// New loads the units and prepares the supervisor; nothing is bound until
+// Run.
+func New(opts Options) (*Supervisor, error) {
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	if opts.Config == nil {
+		opts.Config = config.Default(opts.UserMode)
+	}
+	s := &Supervisor{
+		opts:      opts,
+		cfg:       opts.Config,
+		log:       opts.Logger,
+		byName:    map[string]*socketUnit{},
+		services:  map[string]*serviceUnit{},
+		listeners: map[uint64]*listener{},
+		events:    make(chan activator.Event, 256),
+		procs:     map[int]*proc{},
+		calls:     make(chan func(), 64),
+	}
+	return s, nil
+}
+
+func (s *Supervisor) unitDirs() []string {
+	if len(s.opts.UnitDirs) > 0 {
+		return s.opts.UnitDirs
+	}
+	return s.cfg.Units
+}
+
+// Run binds every socket unit, then serves until ctx is done; then it stops
+// every service (KillSignal=, SIGKILL after the stop timeout), closes the
+// listeners, removes RemoveOnStop= paths and returns.
+func (s *Supervisor) Run(ctx context.Context) error {
+	// The reaper reports exits from its own goroutine; quit keeps it from
+	// blocking once Run has returned.
+	exits := make(chan spawner.Exit, 1024)
+	quit := make(chan struct{})
+	sp, err := spawner.New(spawner.Options{Logger: s.log, Subreaper: s.opts.Subreaper, OnExit: func(e spawner.Exit) {
+		select {
+		case exits <- e:
+		case <-quit:
+		}
+	}})
+	if err != nil {
+		return fmt.Errorf("spawner: %w", err)
+	}
+	s.sp = sp
+	defer func() {
+		close(quit)
+		sp.Close()
+	}()
+
+	poller, err := activator.NewPoller(s.events)
+	if err != nil {
+		return err
+	}
+	s.poller = poller
+	go poller.Run()
+	defer poller.Close(true)
+
+	cur, max, err := activator.RaiseNoFileLimit()
+	if err != nil {
+		s.log.Warn("cannot raise the open files limit", zap.Error(err))
+	}
+	s.load()
+	if err := activator.CheckNoFileLimit(cur, activator.CountFDs(s.set.Sockets)); err != nil {
+		s.log.Warn("open files limit", zap.Error(err), zap.Uint64("soft", cur), zap.Uint64("hard", max))
+	}
+	s.startSockets()
+	s.ready = true
+	if s.opts.OnReady != nil {
+		s.opts.OnReady()
+	}
+	s.log.Info("sockd ready", zap.Int("sockets", len(s.sockets)), zap.Int("listening", s.countListening()))
+
+	for {
+		select {
+		case <-ctx.Done():
+			s.shutdown(exits)
+			return nil
+		case ev := <-s.events:
+			s.onEvent(ev)
+		case ex := <-exits:
+			s.onExit(ex)
+		case f := <-s.calls:
+			f()
+		}
+	}
+}
+
+// call runs f on the owner goroutine and waits for it. It fails when the
+// supervisor is not running.
+func (s *Supervisor) call(ctx context.Context, f func()) error {
+	done := make(chan struct{})
+	select {
+	case s.calls <- func() { f(); close(done) }:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// after runs f on the owner goroutine after d. The returned timer can be
+// stopped; f must tolerate running after a state change.
+func (s *Supervisor) after(d time.Duration, f func()) *time.Timer {
+	return time.AfterFunc(d, func() { s.calls <- f })
+}
+
+// Reload re-reads the unit files (SIGHUP): unchanged sockets keep their
+// listeners, changed ones are bound again, removed ones are closed.
+func (s *Supervisor) Reload(ctx context.Context) error {
+	return s.call(ctx, s.reload)
+}
+
+func (s *Supervisor) countListening() int {
+	n := 0
+	for _, su := range s.sockets {
+		if su.bound != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// load reads the unit directories and builds unit state for every socket
+// unit. Problems are logged as file:line diagnostics; a broken unit never
+// stops the others.
+func (s *Supervisor) load() {
+	set, diags := units.Load(s.unitDirs(), units.LoadOptions{UserMode: s.opts.UserMode})
+	for _, d := range diags {
+		if d.Severity == units.Error {
+			s.log.Error(d.String(), zap.String("unit", d.Unit))
+		} else {
+			s.log.Warn(d.String(), zap.String("unit", d.Unit))
+		}
+	}
+	s.set = set
+	for _, u := range set.Sockets {
+		su := newSocketUnit(u)
+		s.sockets = append(s.sockets, su)
+		s.byName[u.Name] = su
+	}
+	s.linkServices()
+}
+
+// linkServices connects Accept=no sockets with the services they trigger.
+func (s *Supervisor) linkServices() {
+	for _, su := range s.sockets {
+		if su.u.Accept {
+			continue
+		}
+		svc := s.service(su.u.Service)
+		su.svc = svc
+		if svc == nil {
+			continue
+		}
+		if !contains(svc.triggers, su) {
+			svc.triggers = append(svc.triggers, su)
+		}
+	}
+}
+
+// service returns the state of a (non-template) service, creating it from
+// the loaded set; nil if no such unit is loaded.
+func (s *Supervisor) service(name string) *serviceUnit {
+	if sv, ok := s.services[name]; ok {
+		return sv
+	}
+	u := s.set.Service(name)
+	if u == nil {
+		return nil
+	}
+	sv := &serviceUnit{u: u, state: ServiceInactive}
+	sv.startLimit = rateLimit{interval: u.StartLimitInterval, burst: u.StartLimitBurst}
+	s.services[name] = sv
+	return sv
+}
+
+func contains[T comparable](list []T, v T) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// errStopping is returned for actions refused during shutdown.
+var errStopping = errors.New("sockd is stopping")

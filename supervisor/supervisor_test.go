@@ -1,0 +1,601 @@
+package supervisor
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sockd/sockd/spawner"
+)
+
+// Accept=no: the first connection starts the service once, with every
+// listener of the unit at fd 3, 4, … and LISTEN_PID equal to its own pid,
+// as go-systemd's activation package checks. The child holds exactly
+// stdio plus those fds.
+func TestAcceptNoPassesAllListeners(t *testing.T) {
+	port, uport := freePort(t, "tcp"), freePort(t, "udp")
+	h := newHarness(t, map[string]string{
+		"web.socket": fmt.Sprintf(`[Socket]
+ListenStream=127.0.0.1:%d
+ListenDatagram=127.0.0.1:%d
+ListenStream=@TMP@/web.sock
+FileDescriptorName=web
+`, port, uport),
+		"web.service": `[Service]
+ExecStart=@HELPER@
+Environment=SOCKD_TEST_HELPER=report
+`,
+	})
+	if st := h.socket("web.socket"); st.State != SocketListening || len(st.Listen) != 3 {
+		t.Fatalf("socket status = %+v", st)
+	}
+	c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := readReport(t, c)
+	c.Close()
+
+	if got := rep.Env["LISTEN_PID"]; got != strconv.Itoa(rep.Pid) {
+		t.Errorf("LISTEN_PID = %q, service pid %d", got, rep.Pid)
+	}
+	if rep.Env["LISTEN_FDS"] != "3" || rep.Env["LISTEN_FDNAMES"] != "web:web:web" {
+		t.Errorf("LISTEN_FDS=%q LISTEN_FDNAMES=%q", rep.Env["LISTEN_FDS"], rep.Env["LISTEN_FDNAMES"])
+	}
+	if rep.Listeners != 2 || rep.Packets != 1 {
+		t.Errorf("go-systemd saw %d listeners and %d packet conns, want 2 and 1", rep.Listeners, rep.Packets)
+	}
+	// Stdio and the three sockets, packed from 3 (the exact table is
+	// TestChildFDsExact's: this helper's own Go runtime opens more).
+	for i, fd := range rep.FDs[:6] {
+		if !strings.HasPrefix(fd, strconv.Itoa(i)+":") {
+			t.Errorf("fd %d: %s (fds not packed)", i, fd)
+		}
+		if i >= 3 && !strings.Contains(fd, "socket:") {
+			t.Errorf("fd %s is not a socket", fd)
+		}
+	}
+	if !strings.HasPrefix(rep.FDs[0], "0:/dev/null") {
+		t.Errorf("stdin = %s, want /dev/null", rep.FDs[0])
+	}
+	// Systemd's environment, and nothing of sockd's own.
+	if rep.Env["PATH"] != spawner.DefaultPath || len(rep.Env["INVOCATION_ID"]) != 32 || rep.Env["SOCKD_TEST_HELPER"] != "report" {
+		t.Errorf("env = %v", rep.Env)
+	}
+	if rep.SigBlocked != "0000000000000000" {
+		t.Errorf("blocked signals %s, want none", rep.SigBlocked)
+	}
+	if rep.Pgid != rep.Pid {
+		t.Errorf("pgid %d, want its own group %d", rep.Pgid, rep.Pid)
+	}
+	// The service owns the socket now: sockd does not activate again.
+	for i := 0; i < 5; i++ {
+		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := readReport(t, c); r.Pid != rep.Pid {
+			t.Errorf("connection %d served by pid %d, want %d", i, r.Pid, rep.Pid)
+		}
+		c.Close()
+	}
+	st := h.socket("web.socket")
+	if st.State != SocketRunning || st.Activations != 1 {
+		t.Errorf("after activation: state %s, activations %d", st.State, st.Activations)
+	}
+}
+
+// The exact fd table of a service, read from outside through /proc while
+// it runs sleep(1), which opens nothing: stdio and the passed sockets,
+// nothing else from sockd (which itself inherited extra fds from whoever
+// started the test).
+func TestChildFDsExact(t *testing.T) {
+	h := newHarness(t, map[string]string{
+		"x.socket":  "[Socket]\nListenStream=@TMP@/x.sock\nListenDatagram=@TMP@/x.dgram\nFileDescriptorName=x\n",
+		"x.service": "[Service]\nExecStart=/bin/sleep 30\n",
+	})
+	c, err := net.Dial("unix", filepath.Join(h.tmp, "x.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	pid := h.mainPID("x.service")
+	var fds []string
+	h.waitFor("sleep to run", func() bool {
+		exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+		return strings.HasSuffix(exe, "/sleep")
+	})
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, e.Name()))
+		fds = append(fds, e.Name()+":"+target)
+	}
+	if len(fds) != 5 || !strings.HasPrefix(fds[3], "3:socket:") || !strings.HasPrefix(fds[4], "4:socket:") {
+		t.Errorf("service fds = %q, want 0-2 and two sockets", fds)
+	}
+	env, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	vars := strings.Split(string(env), "\x00")
+	for _, want := range []string{"LISTEN_FDS=2", "LISTEN_PID=" + strconv.Itoa(pid), "LISTEN_FDNAMES=x:x"} {
+		if !slices.Contains(vars, want) {
+			t.Errorf("environment lacks %s: %q", want, vars)
+		}
+	}
+	// NonBlocking=no (the default): the service gets blocking sockets.
+	for _, fd := range []int{3, 4} {
+		info, _ := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%d", pid, fd))
+		for _, line := range strings.Split(string(info), "\n") {
+			if v, ok := strings.CutPrefix(line, "flags:"); ok {
+				fl, _ := strconv.ParseInt(strings.TrimSpace(v), 8, 64)
+				if fl&syscall.O_NONBLOCK != 0 {
+					t.Errorf("fd %d is non-blocking (flags %s)", fd, v)
+				}
+			}
+		}
+	}
+}
+
+// The datagram that triggers activation is not consumed by sockd: the
+// service receives it.
+func TestDatagramTriggerIsDelivered(t *testing.T) {
+	uport := freePort(t, "udp")
+	newHarness(t, map[string]string{
+		"dg.socket": fmt.Sprintf("[Socket]\nListenDatagram=127.0.0.1:%d\n", uport),
+		"dg.service": `[Service]
+ExecStart=@HELPER@
+Environment=SOCKD_TEST_HELPER=dgram-report
+`,
+	})
+	c, err := net.Dial("udp", "127.0.0.1:"+strconv.Itoa(uport))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("first"))
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 65536)
+	n, err := c.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := readReport(t, strings.NewReader(string(buf[:n])))
+	if rep.Datagram != "first" {
+		t.Errorf("service got %q, want the triggering datagram", rep.Datagram)
+	}
+}
+
+// Connections that queue while the service is not running (between its
+// exit and the next start) are all served: 100 clients, a service that
+// takes 25 connections per start.
+func TestQueuedConnectionsSurviveRestarts(t *testing.T) {
+	h := newHarness(t, map[string]string{
+		"q.socket": "[Socket]\nListenStream=@TMP@/q.sock\nBacklog=256\n",
+		"q.service": `[Service]
+ExecStart=@HELPER@
+Environment=SOCKD_TEST_HELPER=serve-n HELPER_N=25
+`,
+	})
+	path := filepath.Join(h.tmp, "q.sock")
+	const clients = 100
+	var wg sync.WaitGroup
+	pids := make(chan string, clients)
+	errs := make(chan error, clients)
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			c, err := net.Dial("unix", path)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			fmt.Fprintf(c, "hello %d\n", i)
+			line, err := bufio.NewReader(c).ReadString('\n')
+			if err != nil {
+				errs <- fmt.Errorf("client %d: %w", i, err)
+				return
+			}
+			f := strings.Fields(line)
+			if len(f) != 3 || f[2] != strconv.Itoa(i) {
+				errs <- fmt.Errorf("client %d: answer %q", i, line)
+				return
+			}
+			pids <- f[0]
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	close(pids)
+	for err := range errs {
+		t.Error(err)
+	}
+	seen := map[string]int{}
+	for p := range pids {
+		seen[p]++
+	}
+	if len(seen) != 4 {
+		t.Errorf("served by %d service starts, want 4: %v", len(seen), seen)
+	}
+	h.waitFor("socket listening again", func() bool { return h.socket("q.socket").State == SocketListening })
+}
+
+// Accept=yes, inetd style: /bin/cat gets the connection as stdin and
+// stdout and echoes.
+func TestAcceptYesInetd(t *testing.T) {
+	port := freePort(t, "tcp")
+	h := newHarness(t, map[string]string{
+		"echo.socket":   fmt.Sprintf("[Socket]\nListenStream=127.0.0.1:%d\nAccept=yes\n", port),
+		"echo@.service": "[Service]\nExecStart=/bin/cat\nStandardInput=socket\n",
+	})
+	for i := 0; i < 3; i++ {
+		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "ping %d\n", i)
+		c.(*net.TCPConn).CloseWrite()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		b, err := io.ReadAll(c)
+		c.Close()
+		if err != nil || string(b) != fmt.Sprintf("ping %d\n", i) {
+			t.Fatalf("echo %d = %q, %v", i, b, err)
+		}
+	}
+	h.waitFor("instances gone", func() bool { return h.socket("echo.socket").Connections == 0 })
+	if st := h.socket("echo.socket"); st.Accepted != 3 {
+		t.Errorf("accepted = %d", st.Accepted)
+	}
+	// Instances are named as systemd names them.
+	found := false
+	for _, e := range h.logs.FilterMessage("activated").All() {
+		if name, _ := e.ContextMap()["unit"].(string); strings.HasPrefix(name, "echo@0-127.0.0.1:"+strconv.Itoa(port)+"-127.0.0.1:") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no instance named echo@0-127.0.0.1:%d-127.0.0.1:PORT.service in %v", port, h.logs.FilterMessage("activated").All())
+	}
+}
+
+// Accept=yes with the connection on fd 3: LISTEN_FDS=1, LISTEN_FDNAMES=
+// connection, LISTEN_PID, REMOTE_ADDR and REMOTE_PORT.
+func TestAcceptYesFD3(t *testing.T) {
+	port := freePort(t, "tcp")
+	newHarness(t, map[string]string{
+		"c.socket": fmt.Sprintf("[Socket]\nListenStream=127.0.0.1:%d\nAccept=yes\n", port),
+		"c@.service": `[Service]
+ExecStart=@HELPER@
+Environment=SOCKD_TEST_HELPER=conn-report
+`,
+	})
+	c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	rep := readReport(t, c)
+	lport := strconv.Itoa(c.LocalAddr().(*net.TCPAddr).Port)
+	want := map[string]string{
+		"LISTEN_FDS": "1", "LISTEN_FDNAMES": "connection", "LISTEN_PID": strconv.Itoa(rep.Pid),
+		"REMOTE_ADDR": "127.0.0.1", "REMOTE_PORT": lport,
+	}
+	for k, v := range want {
+		if rep.Env[k] != v {
+			t.Errorf("%s = %q, want %q", k, rep.Env[k], v)
+		}
+	}
+	if len(rep.FDs) < 4 || !strings.HasPrefix(rep.FDs[3], "3:socket:") {
+		t.Errorf("fds = %q, want stdio and the connection", rep.FDs)
+	}
+}
+
+// MaxConnections=: past the limit a connection is accepted and closed at
+// once (the client sees EOF), and counted as refused; the socket stays up.
+func TestMaxConnections(t *testing.T) {
+	h := newHarness(t, map[string]string{
+		"m.socket": "[Socket]\nListenStream=@TMP@/m.sock\nAccept=yes\nMaxConnections=2\n",
+		"m@.service": `[Service]
+ExecStart=@HELPER@
+Environment=SOCKD_TEST_HELPER=hold
+StandardInput=socket
+`,
+	})
+	path := filepath.Join(h.tmp, "m.sock")
+	var held []net.Conn
+	for i := 0; i < 2; i++ {
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	h.waitFor("two instances", func() bool { return h.socket("m.socket").Connections == 2 })
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("third connection: read %d, %v; want EOF", n, err)
+	}
+	c.Close()
+	if st := h.socket("m.socket"); st.Refused != 1 || st.State != SocketListening {
+		t.Errorf("status = %+v", st)
+	}
+	// Closing one frees a slot.
+	held[0].Close()
+	h.waitFor("slot released", func() bool { return h.socket("m.socket").Connections == 1 })
+	c, err = net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("slot reused", func() bool { return h.socket("m.socket").Connections == 2 })
+	c.Close()
+	held[1].Close()
+}
+
+// A service that exits without draining its socket re-triggers at once;
+// the trigger limit stops the loop and the socket says why.
+func TestTriggerLimitStopsCrashLoop(t *testing.T) {
+	h := newHarness(t, map[string]string{
+		"crash.socket": "[Socket]\nListenStream=@TMP@/crash.sock\nTriggerLimitIntervalSec=10s\nTriggerLimitBurst=5\nPollLimitIntervalSec=0\n",
+		"crash.service": `[Service]
+ExecStart=@HELPER@
+Environment=SOCKD_TEST_HELPER=exit HELPER_CODE=1
+StartLimitBurst=100
+`,
+	})
+	var before syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+	c, err := net.Dial("unix", filepath.Join(h.tmp, "crash.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	h.waitFor("trigger limit", func() bool { return h.socket("crash.socket").State == SocketFailed })
+	st := h.socket("crash.socket")
+	if st.Result != ResultTriggerLimitHit || st.Activations != 5 {
+		t.Errorf("status = %+v", st)
+	}
+	// Nothing spins afterwards: the socket is closed, no more activations.
+	time.Sleep(300 * time.Millisecond)
+	if st := h.socket("crash.socket"); st.Activations != 5 {
+		t.Errorf("activations grew to %d after the limit", st.Activations)
+	}
+	var after syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	cpu := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
+	t.Logf("sockd CPU during the crash loop: %v", cpu)
+}
+
+// The start limit of the service stops a crash loop too, and the Accept=no
+// socket then fails with service-start-limit-hit.
+func TestServiceStartLimit(t *testing.T) {
+	h := newHarness(t, map[string]string{
+		"sl.socket": "[Socket]\nListenStream=@TMP@/sl.sock\nTriggerLimitBurst=1000\n",
+		"sl.service": `[Unit]
+StartLimitIntervalSec=10s
+StartLimitBurst=3
+[Service]
+ExecStart=@HELPER@
+Environment=SOCKD_TEST_HELPER=exit HELPER_CODE=1
+`,
+	})
+	c, err := net.Dial("unix", filepath.Join(h.tmp, "sl.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	h.waitFor("socket failed", func() bool { return h.socket("sl.socket").State == SocketFailed })
+	if st := h.socket("sl.socket"); st.Result != ResultServiceStartLimit {
+		t.Errorf("socket = %+v", st)
+	}
+	for _, sv := range h.status().Services {
+		if sv.Name == "sl.service" && (sv.State != ServiceFailed || sv.Result != ResultStartLimitHit) {
+			t.Errorf("service = %+v", sv)
+		}
+	}
+}
+
+// Restart=on-failure restarts a failed service after RestartSec=.
+func TestRestartOnFailure(t *testing.T) {
+	h := newHarness(t, map[string]string{
+		"r.socket": "[Socket]\nListenStream=@TMP@/r.sock\n",
+		"r.service": `[Service]
+ExecStart=@HELPER@
+Environment=SOCKD_TEST_HELPER=exit HELPER_CODE=3
+Restart=on-failure
+RestartSec=50ms
+StartLimitBurst=3
+`,
+	})
+	c, err := net.Dial("unix", filepath.Join(h.tmp, "r.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	h.waitFor("restarts", func() bool {
+		for _, sv := range h.status().Services {
+			if sv.Name == "r.service" && sv.Restarts >= 2 {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// No zombie is left after many per-connection spawns.
+func TestNoZombies(t *testing.T) {
+	h := newHarness(t, map[string]string{
+		"z.socket":   "[Socket]\nListenStream=@TMP@/z.sock\nAccept=yes\nMaxConnections=1000\nTriggerLimitIntervalSec=0\nPollLimitIntervalSec=0\n",
+		"z@.service": "[Service]\nExecStart=/bin/true\nStandardInput=socket\n",
+	})
+	path := filepath.Join(h.tmp, "z.sock")
+	n := 2000
+	if testing.Short() {
+		n = 200
+	}
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			c, err := net.Dial("unix", path)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			c.SetReadDeadline(time.Now().Add(20 * time.Second))
+			io.Copy(io.Discard, c)
+			c.Close()
+		}()
+	}
+	wg.Wait()
+	h.waitFor("all instances reaped", func() bool { return h.socket("z.socket").Connections == 0 })
+	if z := zombies(t); len(z) > 0 {
+		t.Errorf("zombies: %v", z)
+	}
+	if st := h.socket("z.socket"); st.Accepted != uint64(n) {
+		t.Errorf("accepted %d, want %d", st.Accepted, n)
+	}
+}
+
+// zombies lists this process's zombie children.
+func zombies(t *testing.T) []string {
+	t.Helper()
+	ents, _ := os.ReadDir("/proc")
+	var z []string
+	me := strconv.Itoa(os.Getpid())
+	for _, e := range ents {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) > 1 && f[0] == "Z" && f[1] == me {
+			z = append(z, e.Name())
+		}
+	}
+	return z
+}
+
+// SIGTERM-like shutdown: services that ignore SIGTERM are killed after
+// their TimeoutStopSec=, and RemoveOnStop= paths are removed.
+func TestShutdownStopsServices(t *testing.T) {
+	h := newHarness(t, map[string]string{
+		"s.socket": "[Socket]\nListenStream=@TMP@/s.sock\nRemoveOnStop=yes\n",
+		"s.service": `[Service]
+ExecStart=@HELPER@
+Environment=SOCKD_TEST_HELPER=ignore-term
+TimeoutStopSec=300ms
+`,
+	})
+	path := filepath.Join(h.tmp, "s.sock")
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var pid int
+	h.waitFor("service running", func() bool {
+		for _, sv := range h.status().Services {
+			if sv.Name == "s.service" && sv.MainPID != 0 {
+				pid = sv.MainPID
+				return true
+			}
+		}
+		return false
+	})
+	time.Sleep(100 * time.Millisecond) // let it install its SIGTERM handler
+	h.stop()
+	if err := syscall.Kill(pid, 0); err == nil {
+		t.Errorf("service pid %d still alive after shutdown", pid)
+	}
+	if _, err := os.Lstat(path); !os.IsNotExist(err) {
+		t.Errorf("RemoveOnStop: %s still exists (%v)", path, err)
+	}
+	if h.logs.FilterMessage("stop timed out, killing").Len() != 1 {
+		t.Errorf("no SIGKILL escalation logged")
+	}
+}
+
+// Reload keeps the fds of unchanged sockets and binds changed ones again.
+func TestReloadKeepsUnchangedListeners(t *testing.T) {
+	h := newHarness(t, map[string]string{
+		"a.socket":  "[Socket]\nListenStream=@TMP@/a.sock\n",
+		"a.service": "[Service]\nExecStart=/bin/true\n",
+		"b.socket":  "[Socket]\nListenStream=@TMP@/b.sock\n",
+		"b.service": "[Service]\nExecStart=/bin/true\n",
+	})
+	before := map[string]int{}
+	for _, s := range h.status().Sockets {
+		before[s.Name] = s.Listen[0].FD
+	}
+	os.WriteFile(filepath.Join(h.dir, "b.socket"), []byte("[Socket]\nListenStream="+h.tmp+"/b2.sock\n"), 0o644)
+	os.WriteFile(filepath.Join(h.dir, "c.socket"), []byte("[Socket]\nListenStream="+h.tmp+"/c.sock\n"), 0o644)
+	os.WriteFile(filepath.Join(h.dir, "c.service"), []byte("[Service]\nExecStart=/bin/true\n"), 0o644)
+	if err := h.sup.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	after := map[string]SocketStatus{}
+	for _, s := range h.status().Sockets {
+		after[s.Name] = s
+	}
+	if after["a.socket"].Listen[0].FD != before["a.socket"] {
+		t.Errorf("a.socket fd changed %d → %d", before["a.socket"], after["a.socket"].Listen[0].FD)
+	}
+	if got := after["b.socket"].Listen[0].Address; !strings.HasSuffix(got, "/b2.sock") {
+		t.Errorf("b.socket listens on %s after reload", got)
+	}
+	if after["c.socket"].State != SocketListening {
+		t.Errorf("c.socket = %+v", after["c.socket"])
+	}
+}
+
+// A broken unit is reported and the others keep working.
+func TestBrokenUnitDoesNotStopOthers(t *testing.T) {
+	port := freePort(t, "tcp")
+	h := newHarness(t, map[string]string{
+		"bad.socket":    "[Socket]\nAccept=yes\n",
+		"taken.socket":  fmt.Sprintf("[Socket]\nListenStream=127.0.0.1:%d\nListenStream=127.0.0.1:%d\n", port, port),
+		"taken.service": "[Service]\nExecStart=/bin/true\n",
+		"ok.socket":     "[Socket]\nListenStream=@TMP@/ok.sock\n",
+		"ok.service":    "[Service]\nExecStart=/bin/true\n",
+	})
+	st := map[string]SocketStatus{}
+	for _, s := range h.status().Sockets {
+		st[s.Name] = s
+	}
+	if st["ok.socket"].State != SocketListening {
+		t.Errorf("ok.socket = %+v", st["ok.socket"])
+	}
+	if s := st["taken.socket"]; s.State != SocketFailed || !strings.Contains(s.Reason, "address already in use") {
+		t.Errorf("taken.socket = %+v", s)
+	}
+	if _, ok := st["bad.socket"]; ok {
+		t.Errorf("bad.socket (no Listen*=) was loaded")
+	}
+}
