@@ -218,10 +218,16 @@ func systemdArchitecture(goarch string) string {
 // template and its instances.
 const instanceSpecifiers = "nNiIfd"
 
-// UsesInstanceSpecifiers reports whether s contains a specifier whose value
-// depends on the instance name (%n %N %i %I %f %d), so that a value of a
-// template that does not can be expanded once and reused for every
-// instance. "%%i" is a literal "%i" and does not count.
+// escapedPercent are the C escapes that decode to '%': Exec*= and
+// Environment= words are unescaped before their specifiers are expanded,
+// so "\x25i" is "%i" there.
+var escapedPercent = []string{`\x25`, `\045`, `\u0025`, `\U00000025`}
+
+// UsesInstanceSpecifiers reports whether s may contain a specifier whose
+// value depends on the instance name (%n %N %i %I %f %d), so that a value of
+// a template that does not can be expanded once and reused for every
+// instance. "%%i" is a literal "%i" and does not count; a C escape of '%'
+// (\x25, \045, \u0025, \U00000025) counts, to be safe.
 func UsesInstanceSpecifiers(s string) bool {
 	for i := 0; i < len(s)-1; i++ {
 		if s[i] != '%' {
@@ -230,6 +236,13 @@ func UsesInstanceSpecifiers(s string) bool {
 		i++
 		if strings.IndexByte(instanceSpecifiers, s[i]) >= 0 {
 			return true
+		}
+	}
+	if strings.IndexByte(s, '\\') >= 0 {
+		for _, e := range escapedPercent {
+			if strings.Contains(s, e) {
+				return true
+			}
 		}
 	}
 	return false

@@ -176,6 +176,11 @@ func TestUsesInstanceSpecifiers(t *testing.T) {
 		{"%%%i", true},
 		{"%", false},
 		{"x%", false},
+		{`/bin/esc \x25i`, true},
+		{`\045n`, true},
+		{`\u0025I`, true},
+		{`\U00000025f`, true},
+		{`\x41`, false},
 	}
 	for _, tt := range tests {
 		if got := UsesInstanceSpecifiers(tt.in); got != tt.want {
