@@ -46,7 +46,11 @@ type serviceUnit struct {
 	restarts     int
 	lastExit     string
 	restartTimer *time.Timer
+	stopTimer    *time.Timer
 	stopping     bool // an explicit stop: no restart
+	// restartAfterStop starts the service again once a stop requested
+	// with RestartUnit is complete.
+	restartAfterStop bool
 }
 
 func (sv *serviceUnit) active() bool {
@@ -103,7 +107,11 @@ func (s *Supervisor) exec(sv *serviceUnit, trigger *socketUnit, why string) {
 	spec, err := s.spec(sv, &sv.u.ExecStart[sv.cmdIndex])
 	var p *spawner.Process
 	if err == nil {
+		t0 := time.Now()
 		p, err = s.sp.Start(spec)
+		if s.opts.OnSpawn != nil && err == nil {
+			s.opts.OnSpawn(sv.u.Name, time.Since(t0))
+		}
 	}
 	if err != nil {
 		s.log.Error("failed to start service", zap.String("unit", sv.u.Name), zap.Error(err))
@@ -135,6 +143,15 @@ func (s *Supervisor) onExit(ex spawner.Exit) {
 	sv := p.sv
 	if sv.mainPID == ex.Pid {
 		sv.mainPID = 0
+	}
+	if sv.stopping && !s.stopping {
+		// An explicit stop: done when the last process is gone.
+		sv.lastExit = describeExit(ex)
+		s.log.Info("exited", zap.String("unit", sv.u.Name), zap.Int("pid", ex.Pid), zap.String("status", sv.lastExit))
+		if !s.hasProcs(sv) {
+			s.stopped(sv)
+		}
+		return
 	}
 	clean, result := exitClean(sv.u, ex)
 	sv.lastExit = describeExit(ex)

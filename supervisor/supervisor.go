@@ -30,6 +30,8 @@ type Options struct {
 	// OnReady is called once every unit that can be bound is bound (sockd
 	// sends READY=1 to its own manager there). May be nil.
 	OnReady func()
+	// OnSpawn, if not nil, is told how long each process start took.
+	OnSpawn SpawnObserver
 	// Subreaper makes sockd reap orphans of forking services. Only the
 	// daemon sets it: it reaps every child, so nothing else in the process
 	// may wait for children.
