@@ -3,7 +3,11 @@ package units
 import (
 	"errors"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -425,5 +429,94 @@ func TestParseRlimit(t *testing.T) {
 	}
 	if r, ok := RlimitResource("LimitNOFILE"); !ok || r != 7 {
 		t.Errorf("RlimitResource(LimitNOFILE) = %d, %v", r, ok)
+	}
+}
+
+// systemdRejects writes one unit file with one "Key=value" line per entry
+// (after section header lines) and returns, per entry, whether systemd 252's
+// parser (systemd-analyze verify) warned about that line. It skips the
+// test when systemd-analyze is not installed or in -short mode.
+func systemdRejects(t *testing.T, unit, section string, lines [][2]string) []bool {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("slow: runs systemd-analyze")
+	}
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze not installed")
+	}
+	var b strings.Builder
+	b.WriteString("[" + section + "]\n")
+	for _, l := range lines {
+		// Values go through specifier expansion in systemd.
+		b.WriteString(l[0] + "=" + strings.ReplaceAll(l[1], "%", "%%") + "\n")
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, unit)
+	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := exec.Command(analyze, "verify", "--man=no", file).CombinedOutput()
+	bad := make([]bool, len(lines))
+	for _, line := range strings.Split(string(out), "\n") {
+		rest, ok := strings.CutPrefix(line, file+":")
+		if !ok {
+			continue
+		}
+		n, err := strconv.Atoi(rest[:max(strings.IndexByte(rest, ':'), 0)])
+		if err == nil && n >= 2 && n-2 < len(lines) {
+			bad[n-2] = true
+		}
+	}
+	return bad
+}
+
+// TestValuesAgainstSystemd is a differential test: systemd-analyze verify
+// (systemd's real parser) must accept and refuse the same values.
+func TestValuesAgainstSystemd(t *testing.T) {
+	type tcase struct {
+		key, value string
+		parse      func(string) error
+	}
+	timespan := func(s string) error { _, err := ParseTimespan(s); return err }
+	size := func(s string) error { _, err := ParseSize(s); return err }
+	mode := func(s string) error { _, err := ParseMode(s); return err }
+	integer := func(s string) error { _, err := ParseInt(s); return err }
+	var cases []tcase
+	for _, v := range []string{"5s", "1min 30s", "1min30s", "55s500ms", ".5", "5.", "3.1s.2", "1 2", "5 s", "1h-1m",
+		"infinity", "infinity 5", "5x", "1M", "1month", "2weeks", "1y", "1.5 h", "-1", "+5", "0", "12..34", "1µs", "1μs"} {
+		cases = append(cases, tcase{"KeepAliveTimeSec", v, timespan})
+	}
+	for _, v := range []string{"1K", "64M", "1.5G", "1G 512M", "512M 1G", "4B4", "3. K", "3. 0 K", "0x10", "+5", "-1",
+		"16E", "15E", "15.99E", "1KB", "1k", "5 B", "1.K"} {
+		cases = append(cases, tcase{"ReceiveBuffer", v, size})
+	}
+	for _, v := range []string{"0660", "660", "888", "0669", "7777", "10000", "+022", "-0", "0x1ff", "0o644"} {
+		cases = append(cases, tcase{"SocketMode", v, mode})
+	}
+	for _, v := range []string{"16", "0x10", "010", "09", "+5", "-0", "-1", "1K", "18446744073709551615", "4294967296"} {
+		cases = append(cases, tcase{"MessageQueueMaxMessages", v, integer})
+	}
+	for _, v := range []string{"16", "0x10", "010", "09", "+5", "-0", "-1", "1K", "4294967295", "4294967296"} {
+		// Backlog is config_parse_unsigned (32-bit).
+		cases = append(cases, tcase{"Backlog", v, func(s string) error {
+			n, err := ParseUnsigned(s)
+			if err == nil && n > 1<<32-1 {
+				return ErrRange
+			}
+			return err
+		}})
+	}
+	lines := make([][2]string, len(cases))
+	for i, c := range cases {
+		lines[i] = [2]string{c.key, c.value}
+	}
+	lines = append(lines, [2]string{"ListenStream", "1234"})
+	bad := systemdRejects(t, "oracle.socket", "Socket", lines)
+	for i, c := range cases {
+		err := c.parse(c.value)
+		if (err != nil) != bad[i] {
+			t.Errorf("%s=%s: sockd error = %v, systemd refused = %v", c.key, c.value, err, bad[i])
+		}
 	}
 }
