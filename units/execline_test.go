@@ -2,6 +2,10 @@ package units
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -296,5 +300,53 @@ func TestResolveProgram(t *testing.T) {
 	}
 	if got := ResolveProgram("sh"); !strings.HasPrefix(got, "/usr/") || !strings.HasSuffix(got, "/sh") {
 		t.Errorf("ResolveProgram(sh) = %q", got)
+	}
+}
+
+// TestParseExecLineAgainstSystemd is a differential test against systemd
+// 252: each line goes into its own service, and systemd-analyze verify
+// tells whether it was accepted, dropped (the unit has no ExecStart= left)
+// or fatal to the unit.
+func TestParseExecLineAgainstSystemd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: runs systemd-analyze")
+	}
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze not installed")
+	}
+	dir := t.TempDir()
+	for i, line := range []string{
+		"/bin/true", "true", "/bin/true a b", `"/bin/true" "a b"`, "-/bin/true", "@/bin/true x", "@/bin/true",
+		"--/bin/true", "-@-/bin/true x", "+!/bin/true", "!!/bin/true", "!!!/bin/true", ":+/bin/true", "|/bin/true",
+		"-", "@", "/", "/bin/", "bin/true", `/bin/true \q`, `/bin/tr\ue`, `/bin/true "a`, `-/bin/true "a`,
+		`/bin/tr"ue`, `-/bin/tr"ue`, `/bin/true a\`, `/bin/true \;`, `/bin/true ";"`, "/bin/true ;", "; /bin/true",
+		`/bin/true \x00`, `/bin/true \u00e9`, "/bin//true", "/bin/./true", `/bin/tr\x75e`, `/bin/true\s`,
+	} {
+		file := filepath.Join(dir, fmt.Sprintf("t%d.service", i))
+		body := "[Service]\nType=oneshot\nExecStart=" + strings.ReplaceAll(line, "%", "%%") + "\n"
+		if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, _ := exec.Command(analyze, "verify", "--man=no", file).CombinedOutput()
+		want := "ok"
+		switch {
+		case strings.Contains(string(out), "has no ExecStart"):
+			want = "dropped"
+		case strings.Contains(string(out), "fatal error"):
+			want = "fatal"
+		}
+		cmds, err := ParseExecLine(line)
+		got := "ok"
+		var ee *ExecError
+		switch {
+		case errors.As(err, &ee) && ee.Fatal:
+			got = "fatal"
+		case err != nil || len(cmds) == 0:
+			got = "dropped"
+		}
+		if got != want {
+			t.Errorf("ExecStart=%s: sockd %s (%v), systemd %s:\n%s", line, got, err, want, out)
+		}
 	}
 }
