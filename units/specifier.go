@@ -42,6 +42,7 @@ type SpecifierContext struct {
 	Shell     string
 
 	Hostname, ShortHostname string // %H %l
+	PrettyHostname          string // %q: PRETTY_HOSTNAME of /etc/machine-info, else ShortHostname
 	MachineID, BootID       string // %m %b: 32 lower-case hex digits, "" if unknown
 	KernelRelease           string // %v
 	Architecture            string // %a, systemd's names ("x86-64", "arm64")
@@ -68,6 +69,10 @@ func NewSpecifierContext(unitName string, userMode bool) *SpecifierContext {
 	}
 	c.Hostname, _ = os.Hostname()
 	c.ShortHostname, _, _ = strings.Cut(c.Hostname, ".")
+	c.PrettyHostname = readEnvFileKey("/etc/machine-info", "PRETTY_HOSTNAME")
+	if c.PrettyHostname == "" {
+		c.PrettyHostname = c.ShortHostname
+	}
 	c.MachineID = readID128("/etc/machine-id")
 	c.BootID = readID128("/proc/sys/kernel/random/boot_id")
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
@@ -174,6 +179,25 @@ func readID128(file string) string {
 	return s
 }
 
+// readEnvFileKey returns one variable of an env-style file, "" if absent.
+func readEnvFileKey(file, key string) string {
+	f, err := os.Open(file)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	env, err := ParseEnvironmentFile(f)
+	if err != nil {
+		return ""
+	}
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, key+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
 func readOSRelease() map[string]string {
 	m := map[string]string{}
 	for _, p := range []string{"/etc/os-release", "/usr/lib/os-release"} {
@@ -251,8 +275,8 @@ func UsesInstanceSpecifiers(s string) bool {
 // ExpandSpecifiers expands the "%X" specifiers of s as systemd's
 // unit_full_printf does (systemd.unit(5), "Specifiers"): %n %N %p %P %i
 // %I %j %J %f for the unit name; %t %S %C %L %E %T %V %d for directories;
-// %h %u %U %g %G %s for the user running sockd; %H %l %m %b %v %a %o %w %B
-// %W %M %A for the host; %y %Y for the fragment path; "%%" is "%". An
+// %h %u %U %g %G %s for the user running sockd; %H %l %q %m %b %v %a %o %w
+// %B %W %M %A for the host; %y %Y for the fragment path; "%%" is "%". An
 // unknown specifier is an error wrapping ErrUnknownSpecifier, and a lone
 // "%" at the very end is kept.
 func ExpandSpecifiers(s string, c *SpecifierContext) (string, error) {
@@ -343,6 +367,12 @@ func (c *SpecifierContext) specifier(x byte) (string, error) {
 		return required(c.Hostname, "host name")
 	case 'l':
 		return required(c.ShortHostname, "host name")
+	case 'q':
+		return required(c.PrettyHostname, "host name")
+	case 'c', 'r', 'R':
+		// Deprecated cgroup paths (systemd warns that they "do not work as
+		// intended"); sockd has no cgroups to name.
+		return "", fmt.Errorf("deprecated cgroup specifier not supported: %w", ErrUnknownSpecifier)
 	case 'm':
 		return required(c.MachineID, "machine id (/etc/machine-id)")
 	case 'b':

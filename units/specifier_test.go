@@ -13,7 +13,7 @@ func testSpecifierContext(unit string) *SpecifierContext {
 		RuntimeDir: "/run", StateDir: "/var/lib", CacheDir: "/var/cache", LogsDir: "/var/log", ConfigDir: "/etc",
 		TmpDir: "/tmp", VarTmpDir: "/var/tmp",
 		UserName: "root", UID: 0, GID: 0, GroupName: "root", Home: "/root", Shell: "/bin/sh",
-		Hostname: "host.example.org", ShortHostname: "host",
+		Hostname: "host.example.org", ShortHostname: "host", PrettyHostname: "Host's box",
 		MachineID:     "3d1219c7c4c5404aaa1f6d2a48adfda4",
 		BootID:        "c14182e46de44e6d9de80b8fdff66feb",
 		KernelRelease: "6.1.0-test", Architecture: "x86-64",
@@ -78,8 +78,10 @@ func TestExpandSpecifiers(t *testing.T) {
 		{"a.service", "%", "%", false},
 		{"a.service", "%%%", "%%", false},
 		{"a.service", "[::1]:80%%lo", "[::1]:80%lo", false},
+		{"a.service", "%q", "Host's box", false},
 		{"a.service", "%Z", "", true},
-		{"a.service", "%q%n", "", true},
+		{"a.service", "%c", "", true}, // deprecated cgroup specifiers
+		{"a.service", "%k%n", "", true},
 		{"a.service", "x%\xc3\xa9", "", true},
 		{"a.service", "% n", "", true},
 	}
@@ -185,6 +187,28 @@ func TestUsesInstanceSpecifiers(t *testing.T) {
 	for _, tt := range tests {
 		if got := UsesInstanceSpecifiers(tt.in); got != tt.want {
 			t.Errorf("UsesInstanceSpecifiers(%q) = %v; want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestSpecifiersAgainstSystemd checks which "%X" systemd 252 knows. sockd
+// refuses the deprecated cgroup specifiers %c %r %R on purpose.
+func TestSpecifiersAgainstSystemd(t *testing.T) {
+	var lines [][2]string
+	var letters []byte
+	for c := byte('A'); c <= 'z'; c++ {
+		if (c > 'Z' && c < 'a') || c == 'c' || c == 'r' || c == 'R' {
+			continue
+		}
+		letters = append(letters, c)
+		lines = append(lines, [2]string{"Environment", "X=%" + string(c)})
+	}
+	bad := systemdRejectsRaw(t, "sp@inst.service", "Service", lines)
+	c := testSpecifierContext("sp@inst.service")
+	for i, l := range letters {
+		_, err := ExpandSpecifiers("%"+string(l), c)
+		if (err != nil) != bad[i] {
+			t.Errorf("%%%c: sockd error = %v, systemd refused = %v", l, err, bad[i])
 		}
 	}
 }

@@ -438,6 +438,17 @@ func TestParseRlimit(t *testing.T) {
 // test when systemd-analyze is not installed or in -short mode.
 func systemdRejects(t *testing.T, unit, section string, lines [][2]string) []bool {
 	t.Helper()
+	esc := make([][2]string, len(lines))
+	for i, l := range lines {
+		// Values go through specifier expansion in systemd.
+		esc[i] = [2]string{l[0], strings.ReplaceAll(l[1], "%", "%%")}
+	}
+	return systemdRejectsRaw(t, unit, section, esc)
+}
+
+// systemdRejectsRaw is systemdRejects without escaping '%'.
+func systemdRejectsRaw(t *testing.T, unit, section string, lines [][2]string) []bool {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("slow: runs systemd-analyze")
 	}
@@ -448,8 +459,7 @@ func systemdRejects(t *testing.T, unit, section string, lines [][2]string) []boo
 	var b strings.Builder
 	b.WriteString("[" + section + "]\n")
 	for _, l := range lines {
-		// Values go through specifier expansion in systemd.
-		b.WriteString(l[0] + "=" + strings.ReplaceAll(l[1], "%", "%%") + "\n")
+		b.WriteString(l[0] + "=" + l[1] + "\n")
 	}
 	dir := t.TempDir()
 	file := filepath.Join(dir, unit)
