@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 	"testing"
 )
 
@@ -18,6 +19,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("[Service]\nExecStart=/bin/echo %n %i $X ${Y}\nType=oneshot\n"), true)
 	f.Add([]byte("[Socket]\nListenDatagram=[::1]:53\nListenFIFO=/run/f\nListenStream=\nListenNetlink=route 1\n"), false)
 	base := f.TempDir()
+	spec := NewSpecifierContext("", false)
 	n := 0
 	f.Fuzz(func(t *testing.T, data []byte, service bool) {
 		n++
@@ -35,7 +37,11 @@ func FuzzLoad(f *testing.F) {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		set, diags := Load([]string{dir}, LoadOptions{LookPath: fakeLookPath})
+		start := time.Now()
+		set, diags := Load([]string{dir}, LoadOptions{LookPath: fakeLookPath, Specifiers: spec})
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("Load took %v", d)
+		}
 		for _, d := range diags {
 			if d.Pos.File == "" || d.Msg == "" {
 				t.Fatalf("diagnostic without place or message: %#v", d)
