@@ -4,8 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"time"
 	"testing"
+	"time"
 )
 
 // FuzzLoad loads one fuzzed file as a socket unit (with a valid service) and
