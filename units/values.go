@@ -352,14 +352,13 @@ func ParseSize(s string) (uint64, error) {
 	start := 0
 	for {
 		p = skipWS(p)
-		l, neg, n, overflow := strtou(p, 10)
+		l, _, n, overflow := strtou(p, 10)
 		if n == 0 {
 			return 0, syntaxError(what, s)
 		}
-		if p[0] == '-' || overflow {
+		if p[0] == '-' || overflow { // strtoull would negate; systemd refuses
 			return 0, rangeError(what, s)
 		}
-		_ = neg
 		e := p[n:]
 		frac := 0.0
 		if e != "" && e[0] == '.' {
