@@ -13,17 +13,19 @@ import (
 // maxLine is the longest line logged as one entry; longer lines are split.
 const maxLine = 64 << 10
 
-// lineBufs recycles capture buffers: Accept=yes services come and go by the
-// thousand, and most never print a byte.
-var lineBufs = sync.Pool{New: func() any { b := make([]byte, maxLine); return &b }}
+// newLineBufs returns the pool of capture buffers: Accept=yes services come
+// and go by the thousand, and most never print a byte.
+func newLineBufs() *sync.Pool {
+	return &sync.Pool{New: func() any { b := make([]byte, maxLine); return &b }}
+}
 
 // capture logs r (the read end of a service's stdout or stderr pipe) line by
 // line until every writer has closed it. Each line is one log entry, so lines
 // of different services never mix.
 func (s *Spawner) capture(r *os.File, unit string, pid int, stream string) {
 	defer r.Close()
-	bp := lineBufs.Get().(*[]byte)
-	defer lineBufs.Put(bp)
+	bp := s.lineBufs.Get().(*[]byte)
+	defer s.lineBufs.Put(bp)
 	buf := *bp
 	log := s.log.With(zap.String("unit", unit), zap.Int("pid", pid), zap.String("stream", stream))
 	n := 0 // bytes of an unfinished line at the start of buf

@@ -4,6 +4,7 @@ package spawner
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"slices"
 	"strconv"
@@ -34,8 +35,17 @@ func TestSpawnCost(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer direct.Close()
-	spawnWith := func(s *Spawner, sameSession bool) func() {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	lfd := rawFD(t, l.(*net.TCPListener))
+	spawnWith := func(s *Spawner, sameSession bool, files int) func() {
 		spec := &Spec{Path: prog, Env: env, SameSession: sameSession}
+		if files == 1 {
+			spec.Files, spec.Names, spec.ListenEnv = []int{lfd}, []string{"l"}, true
+		}
 		return func() {
 			p, err := s.Start(spec)
 			if err != nil {
@@ -55,10 +65,12 @@ func TestSpawnCost(t *testing.T) {
 			}
 			p.Wait()
 		}},
-		{"spawner-forkserver", spawnWith(fs, false)},
-		{"spawner-direct", spawnWith(direct, false)},
-		{"forkserver+setpgid", spawnWith(fs, true)},
-		{"direct+setpgid", spawnWith(direct, true)},
+		{"spawner-forkserver", spawnWith(fs, false, 0)},
+		{"forkserver/files=1", spawnWith(fs, false, 1)},
+		{"spawner-direct", spawnWith(direct, false, 0)},
+		{"direct/files=1", spawnWith(direct, false, 1)},
+		{"forkserver+setpgid", spawnWith(fs, true, 0)},
+		{"direct+setpgid", spawnWith(direct, true, 0)},
 	}
 	levels := []int{10, 5000}
 	samples := map[string][]float64{}

@@ -62,12 +62,18 @@ func BaseEnv(cred *Credential, lists ...[]string) []string {
 }
 
 // LookupCredential resolves User=, Group= and SupplementaryGroups= (names or
-// numeric ids) with os/user. An empty group means the user's primary group.
+// numeric ids) with os/user. An empty user means sockd's own user, an empty
+// group the user's primary group.
 // The supplementary groups are the user's groups from the group database
 // plus the extra ones. An unknown user or group is an error wrapping
 // user.UnknownUserError or user.UnknownGroupError.
 func LookupCredential(userName, groupName string, supplementary []string) (*Credential, error) {
-	u, err := lookupUser(userName)
+	name := userName
+	if name == "" {
+		// Group= or SupplementaryGroups= alone: sockd's own user.
+		name = strconv.Itoa(os.Getuid())
+	}
+	u, err := lookupUser(name)
 	if err != nil {
 		return nil, fmt.Errorf("spawner: User=%s: %w", userName, err)
 	}
@@ -75,7 +81,11 @@ func LookupCredential(userName, groupName string, supplementary []string) (*Cred
 	if err != nil {
 		return nil, fmt.Errorf("spawner: User=%s: bad uid %q", userName, u.Uid)
 	}
-	c := &Credential{Uid: uint32(uid), User: u.Username, Home: u.HomeDir, Shell: loginShell(u.Username)}
+	c := &Credential{Uid: uint32(uid)}
+	if userName != "" {
+		// USER/HOME/SHELL are only set for User=, as in systemd.
+		c.User, c.Home, c.Shell = u.Username, u.HomeDir, loginShell(u.Username)
+	}
 	gidStr := u.Gid
 	if groupName != "" {
 		g, err := lookupGroup(groupName)

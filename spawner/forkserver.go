@@ -253,6 +253,7 @@ func runForkServer() {
 	buf := make([]byte, maxRequest)
 	oob := make([]byte, unix.CmsgSpace(4*maxPassFDs))
 	var reply [16]byte
+	unix.CloseOnExec(conn)
 	if _, err := unix.Write(conn, []byte{'R'}); err != nil {
 		os.Exit(1)
 	}

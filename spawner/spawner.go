@@ -124,12 +124,13 @@ func Signal(pgid int, sig syscall.Signal) error {
 // Spawner starts service processes and reaps them. Its methods are safe for
 // concurrent use.
 type Spawner struct {
-	log     *zap.Logger
-	onExit  func(Exit)
-	devnull int
-	vfork   bool
-	nofile  rlimitEntry // RLIMIT_NOFILE for services that set none
-	fs      *forkServer // nil: fork directly
+	log      *zap.Logger
+	onExit   func(Exit)
+	devnull  int
+	vfork    bool
+	nofile   rlimitEntry // RLIMIT_NOFILE for services that set none
+	fs       *forkServer // nil: fork directly
+	lineBufs *sync.Pool  // capture buffers
 
 	// spawnMu is read-locked by Start from before the clone until the pid is
 	// in procs, and write-locked by the orphan reaper, so that a child that
@@ -151,12 +152,13 @@ type Spawner struct {
 // and starts reaping orphans.
 func New(opts Options) (*Spawner, error) {
 	s := &Spawner{
-		log:     opts.Logger,
-		onExit:  opts.OnExit,
-		vfork:   haveVfork,
-		procs:   make(map[int]*Process),
-		quit:    make(chan struct{}),
-		devnull: -1,
+		log:      opts.Logger,
+		onExit:   opts.OnExit,
+		vfork:    haveVfork,
+		procs:    make(map[int]*Process),
+		quit:     make(chan struct{}),
+		devnull:  -1,
+		lineBufs: newLineBufs(),
 	}
 	if s.log == nil {
 		s.log = zap.NewNop()
@@ -487,7 +489,7 @@ type request struct {
 }
 
 // listenPIDPlaceholder leaves room for any pid (20 digits) plus a NUL.
-var listenPIDPlaceholder = "LISTEN_PID=" + strings.Repeat("0", 20)
+const listenPIDPlaceholder = "LISTEN_PID=00000000000000000000"
 
 // prepare turns spec into a request, opening what the child needs (files,
 // log pipes); cl releases those whatever happens.
@@ -506,6 +508,11 @@ func (s *Spawner) prepare(spec *Spec) (*request, *cleanup, error) {
 		r.env = append(r.env, listenPIDPlaceholder)
 		r.env = append(r.env, "LISTEN_FDS="+strconv.Itoa(len(spec.Files)))
 		names := spec.Names
+		for _, n := range names {
+			if n == "" || strings.ContainsFunc(n, func(r rune) bool { return r == ':' || r < ' ' || r == 0x7f }) {
+				return nil, cl, fmt.Errorf("invalid fd name %q", n)
+			}
+		}
 		if names == nil {
 			names = make([]string, len(spec.Files))
 			for i := range names {

@@ -943,3 +943,16 @@ func TestRequestRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestLookupCredentialGroupOnly(t *testing.T) {
+	c, err := LookupCredential("", "0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int(c.Uid) != os.Getuid() || c.Gid != 0 || c.User != "" {
+		t.Errorf("got %+v", c)
+	}
+	if _, err := LookupCredential("root", "no-such-group-sockd", nil); !errors.As(err, new(user.UnknownGroupError)) {
+		t.Errorf("unknown group: %v", err)
+	}
+}
