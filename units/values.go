@@ -352,12 +352,15 @@ func ParseSize(s string) (uint64, error) {
 	start := 0
 	for {
 		p = skipWS(p)
-		l, _, n, overflow := strtou(p, 10)
+		l, neg, n, overflow := strtou(p, 10)
 		if n == 0 {
 			return 0, syntaxError(what, s)
 		}
-		if p[0] == '-' || overflow { // strtoull would negate; systemd refuses
+		if p[0] == '-' || overflow {
 			return 0, rangeError(what, s)
+		}
+		if neg { // "\v-1": strtoull negates, and systemd does not notice
+			l = -l
 		}
 		e := p[n:]
 		frac := 0.0
