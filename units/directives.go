@@ -549,11 +549,10 @@ func newDirectiveTable() directiveTable {
 			for _, w := range words {
 				g, err := b.expand(w)
 				if err != nil {
-					return err
+					return hardError{err}
 				}
 				if !validUserGroup(g) {
-					b.warn(e, "invalid user/group name or numeric ID, ignoring: %s", g)
-					continue
+					return hardError{fmt.Errorf("invalid user/group name or numeric ID: %s", g)}
 				}
 				b.exec.SupplementaryGroups = append(b.exec.SupplementaryGroups, g)
 			}
@@ -696,6 +695,29 @@ func newDirectiveTable() directiveTable {
 		add(sec, "SendSIGKILL", P, "send FinalKillSignal= when the stop timeout passes (default yes)", parseBoolInto(func(b *builder) *bool { return b.kill.sigkill }))
 	}
 	add("Service", "RestartKillSignal", P, "signal sent on restart (default KillSignal=)", parseSignalInto(func(b *builder) *int { return &b.svc.RestartKillSignal }))
+
+	// Unsupported settings whose bad values systemd 252 treats as fatal
+	// are still checked, so that sockd refuses what systemd refuses.
+	for _, sec := range []string{"Socket", "Service"} {
+		for _, n := range []string{"RootDirectory", "RootImage", "RootVerity"} {
+			add(sec, n, StatusUnsupported, "run the processes in another root file system", func(b *builder, e *Entry) error {
+				v, err := b.expand(e.Value)
+				if err != nil {
+					return hardError{err}
+				}
+				if v != "" && !isAbsPath(v) {
+					return hardError{fmt.Errorf("%s= path is not absolute: %s", e.Key, v)}
+				}
+				return errNotSupported
+			})
+		}
+		add(sec, "DynamicUser", StatusUnsupported, "run as a transient user allocated at start", func(b *builder, e *Entry) error {
+			if _, err := ParseBool(e.Value); err != nil {
+				return hardError{fmt.Errorf("failed to parse boolean value: %s", e.Value)}
+			}
+			return errNotSupported
+		})
+	}
 
 	// Everything else systemd 252 knows is accepted with a warning.
 	for key := range systemdKeys {
@@ -881,12 +903,14 @@ func parseExitSet(field func(*builder) *ExitStatusSet) parseFunc {
 // that produce one. The name is only resolved when the unit starts.
 func parseUserInto(field func(*builder) *string) parseFunc {
 	return func(b *builder, e *Entry) error {
+		// systemd fails the unit on any problem here (a wrong user must not
+		// silently become root).
 		v, err := b.expand(e.Value)
 		if err != nil {
-			return err
+			return hardError{err}
 		}
 		if v != "" && !validUserGroup(v) {
-			return fmt.Errorf("invalid user/group name or numeric ID, ignoring: %s", v)
+			return hardError{fmt.Errorf("invalid user/group name or numeric ID: %s", v)}
 		}
 		*field(b) = v
 		return nil
@@ -1082,20 +1106,26 @@ func validFDName(s string) bool {
 	return true
 }
 
-// validUserGroup accepts what systemd's relaxed user/group check accepts: a
-// numeric id, or a name with no control characters, '/' or ':' that does not
-// start with '-' or a digit-only look-alike.
+// validUserGroup is systemd's relaxed valid_user_group_name() (what
+// User=, Group= and friends accept): not empty, valid UTF-8, no control
+// characters, no ':' or '/', not "." or "..", and a numeric id must be a
+// valid uid (not (uid_t)-1 or 65535).
 func validUserGroup(s string) bool {
-	if s == "" || len(s) > 256 || !utf8.ValidString(s) {
+	if s == "" || !utf8.ValidString(s) || s == "." || s == ".." {
 		return false
 	}
-	if s[0] == '-' || s == "." || s == ".." {
-		return false
-	}
+	digits := true
 	for _, r := range s {
-		if r < ' ' || r == 0x7f || r == '/' || r == ':' || r == ',' || r == ' ' {
+		if r < ' ' || r == 0x7f || r == ':' || r == '/' {
 			return false
 		}
+		if r < '0' || r > '9' {
+			digits = false
+		}
+	}
+	if digits {
+		n, err := ParseUnsigned(s)
+		return err == nil && n < 1<<32-1 && n != 65535
 	}
 	return true
 }

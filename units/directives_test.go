@@ -113,6 +113,10 @@ var execCases = map[string]directiveCase{
 	"SendSIGHUP":          {"yes", "maybe"},
 	"SendSIGKILL":         {"no", "maybe"},
 	"NoNewPrivileges":     {"yes", "maybe"},
+	"RootDirectory":       {"/srv/root", "srv"},
+	"RootImage":           {"/srv/img.raw", "%Z"},
+	"RootVerity":          {"/srv/v", "v"},
+	"DynamicUser":         {"yes", "maybe"},
 }
 
 func caseFor(d *directive) (directiveCase, bool) {
