@@ -729,9 +729,83 @@ func newDirectiveTable() directiveTable {
 		if sec == "Install" || sec == "Unit" && unitIgnored[name] {
 			st = StatusIgnored
 		}
-		add(sec, name, st, "systemd "+strings.ToLower(sec)+" setting ("+systemdKeys[key]+")", nil)
+		sum := knownSummaries[name]
+		if sum == "" {
+			sum = "systemd " + strings.ToLower(sec) + " setting (" + strings.ToLower(systemdKeys[key]) + ")"
+		}
+		add(sec, name, st, sum, nil)
 	}
 	return t
+}
+
+// knownSummaries describes the systemd settings sockd does not implement
+// that real units use most.
+var knownSummaries = map[string]string{
+	"ProtectSystem":            "mount /usr, /boot, /etc read-only for the service",
+	"ProtectHome":              "make /home, /root, /run/user inaccessible or read-only",
+	"PrivateTmp":               "private /tmp and /var/tmp",
+	"PrivateDevices":           "private minimal /dev",
+	"PrivateNetwork":           "private network namespace with only loopback",
+	"PrivateUsers":             "private user namespace",
+	"PrivateMounts":            "private mount namespace",
+	"ProtectKernelTunables":    "read-only /proc/sys, /sys",
+	"ProtectKernelModules":     "deny module loading",
+	"ProtectKernelLogs":        "deny access to the kernel log",
+	"ProtectControlGroups":     "read-only cgroup file system",
+	"ProtectClock":             "deny clock changes",
+	"ProtectHostname":          "deny hostname changes",
+	"ProtectProc":              "hide other users' processes in /proc",
+	"ReadWritePaths":           "paths writable despite ProtectSystem=",
+	"ReadOnlyPaths":            "paths made read-only",
+	"InaccessiblePaths":        "paths made inaccessible",
+	"SystemCallFilter":         "seccomp system call allow/deny list",
+	"SystemCallArchitectures":  "seccomp: allowed system call ABIs",
+	"SystemCallErrorNumber":    "errno returned for filtered system calls",
+	"RestrictAddressFamilies":  "seccomp: allowed socket address families",
+	"RestrictNamespaces":       "seccomp: allowed namespace types",
+	"RestrictRealtime":         "deny realtime scheduling",
+	"RestrictSUIDSGID":         "deny creating setuid/setgid files",
+	"MemoryDenyWriteExecute":   "deny writable+executable memory",
+	"LockPersonality":          "lock the execution domain",
+	"CapabilityBoundingSet":    "capability bounding set",
+	"AmbientCapabilities":      "ambient capabilities of the processes",
+	"RuntimeDirectory":         "create /run/NAME owned by User= at start",
+	"RuntimeDirectoryMode":     "mode of RuntimeDirectory=",
+	"RuntimeDirectoryPreserve": "keep RuntimeDirectory= after stop",
+	"StateDirectory":           "create /var/lib/NAME owned by User=",
+	"CacheDirectory":           "create /var/cache/NAME owned by User=",
+	"LogsDirectory":            "create /var/log/NAME owned by User=",
+	"ConfigurationDirectory":   "create /etc/NAME",
+	"OOMScoreAdjust":           "OOM killer score adjustment",
+	"IOSchedulingClass":        "I/O scheduling class",
+	"CPUSchedulingPolicy":      "CPU scheduling policy",
+	"Slice":                    "cgroup slice the unit runs in",
+	"Delegate":                 "delegate the cgroup subtree to the service",
+	"TasksMax":                 "cgroup limit on tasks",
+	"MemoryMax":                "cgroup memory limit",
+	"CPUQuota":                 "cgroup CPU quota",
+	"DeviceAllow":              "cgroup device access list",
+	"DevicePolicy":             "cgroup device policy",
+	"IPAddressDeny":            "cgroup/BPF IP address deny list",
+	"IPAddressAllow":           "cgroup/BPF IP address allow list",
+	"PAMName":                  "open a PAM session for the service",
+	"RuntimeMaxSec":            "stop the service after this long",
+	"WatchdogSignal":           "signal sent when the watchdog fires",
+	"PassEnvironment":          "pass these variables from the manager's environment",
+	"UnsetEnvironment":         "remove variables from the environment",
+	"TTYPath":                  "terminal for StandardInput=tty",
+	"SmackLabel":               "SMACK label of the socket nodes",
+	"SmackLabelIPIn":           "SMACK label of incoming packets",
+	"SmackLabelIPOut":          "SMACK label of outgoing packets",
+	"SELinuxContextFromNet":    "derive the SELinux level from the peer",
+	"StartLimitAction":         "action when the start limit is hit",
+	"FailureAction":            "action when the unit fails",
+	"SuccessAction":            "action when the unit succeeds",
+	"JobTimeoutSec":            "timeout for queued jobs",
+	"USBFunctionDescriptors":   "descriptors written to a USB FunctionFS ep0",
+	"USBFunctionStrings":       "strings written to a USB FunctionFS ep0",
+	"GuessMainPID":             "guess the main PID of forking services",
+	"Sockets":                  "socket units whose fds the service receives",
 }
 
 // unitIgnored are [Unit] settings that are meaningless without a
