@@ -321,6 +321,22 @@ func (l *loader) load() (*Set, Diagnostics) {
 		if sock == nil || kind == NameTemplate {
 			continue
 		}
+		if t := TemplateOf(sock.Service); t != "" && !sock.Accept && set.Services[sock.Service] == nil && set.templates[t] != nil {
+			// A named instance (Service=foo@bar.service) also gets the
+			// instance's own drop-ins (foo@bar.service.d/), so it is
+			// loaded like a unit file rather than through Instance.
+			if srcs, ok := l.readSources(sock.Service, l.units[t]); ok {
+				svc, d := buildService(sock.Service, srcs, l.table, l.spec, l.opts.LookPath)
+				l.diags = append(l.diags, d...)
+				if svc == nil {
+					l.diags = append(l.diags, Diagnostic{Pos: Pos{File: sock.FragmentPath}, Severity: Error, Unit: name,
+						Msg: fmt.Sprintf("service %s not loaded, socket cannot be started", sock.Service)})
+					continue
+				}
+				svc.Template = t
+				set.Services[sock.Service] = svc
+			}
+		}
 		if msg := set.pair(sock); msg != "" {
 			l.diags = append(l.diags, Diagnostic{Pos: Pos{File: sock.FragmentPath}, Severity: Error, Unit: name, Msg: msg})
 			continue
