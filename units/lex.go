@@ -66,7 +66,8 @@ var utf8BOM = []byte("\xef\xbb\xbf")
 // Lex splits a unit file into sections and assignments exactly as systemd's
 // config_parse() (src/shared/conf-parser.c, v252) does:
 //
-//   - lines end at "\n", "\r\n", "\r" or a NUL byte;
+//   - lines end at "\n", "\r", a NUL byte, or a run of them where no kind
+//     repeats ("\r\n", "\n\r");
 //   - a line whose first non-blank byte is '#' or ';' is a comment, even in
 //     the middle of a continued value (it is skipped, the value goes on);
 //   - an odd number of trailing backslashes continues the line: the last
@@ -171,17 +172,13 @@ func lexBytes(data []byte, file string, res *Lexed) {
 
 	line := 0
 	for len(data) > 0 {
-		// read_line(): the line ends at \n, \r\n, \r or NUL.
 		end := bytes.IndexAny(data, "\n\r\x00")
 		var buf []byte
 		if end < 0 {
 			buf, data = data, nil
 		} else {
 			buf = data[:end]
-			if data[end] == '\r' && end+1 < len(data) && data[end+1] == '\n' {
-				end++
-			}
-			data = data[end+1:]
+			data = data[end+eolLength(data[end:]):]
 		}
 		line++
 		res.Lines = line
@@ -238,6 +235,34 @@ func lexBytes(data []byte, file string, res *Lexed) {
 		// one more line for it (parse_line(..., ++line, ...) after EOF).
 		finish(contFirst, line, line+1, cont)
 	}
+}
+
+// eolLength returns the length of the line ending at the start of p, as
+// systemd's read_line(): a run of \n, \r and NUL bytes is one line ending
+// as long as no kind repeats and nothing follows a NUL ("\r\n" and "\n\r"
+// are one ending, "\n\n" two).
+func eolLength(p []byte) int {
+	kind := func(c byte) int {
+		switch c {
+		case '\n':
+			return 1
+		case '\r':
+			return 2
+		case 0:
+			return 4
+		}
+		return 0
+	}
+	seen := 0
+	n := 0
+	for ; n < len(p); n++ {
+		k := kind(p[n])
+		if k == 0 || seen&4 != 0 || seen&k != 0 {
+			break
+		}
+		seen |= k
+	}
+	return n
 }
 
 // oddTrailingBackslashes mirrors config_parse()'s escape scan: the line

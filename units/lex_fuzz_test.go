@@ -68,26 +68,31 @@ func FuzzLex(f *testing.F) {
 	})
 }
 
-// countLines counts lines as read_line() does: \n, \r\n, \r and NUL end a
-// line; a last line without a terminator counts too.
+// countLines counts lines independently of the lexer: every maximal run of
+// \n, \r, NUL bytes is split into line endings where a byte kind repeats or
+// something follows a NUL; a last line without a terminator counts too.
 func countLines(data []byte) int {
 	n := 0
-	for i := 0; i < len(data); i++ {
-		switch data[i] {
-		case '\r':
-			if i+1 < len(data) && data[i+1] == '\n' {
-				i++
+	for i := 0; i < len(data); {
+		c := data[i]
+		if c != '\n' && c != '\r' && c != 0 {
+			j := i
+			for j < len(data) && data[j] != '\n' && data[j] != '\r' && data[j] != 0 {
+				j++
 			}
-			n++
-		case '\n', 0:
-			n++
+			if j == len(data) {
+				n++ // unterminated last line
+			}
+			i = j
+			continue
 		}
-	}
-	if len(data) > 0 {
-		last := data[len(data)-1]
-		if last != '\n' && last != '\r' && last != 0 {
-			n++
+		// One line ending.
+		seen := map[byte]bool{}
+		for i < len(data) && (data[i] == '\n' || data[i] == '\r' || data[i] == 0) && !seen[data[i]] && !seen[0] {
+			seen[data[i]] = true
+			i++
 		}
+		n++
 	}
 	return n
 }

@@ -41,6 +41,7 @@ func TestLex(t *testing.T) {
 		{"CRLF", "[S]\r\nA=1\r\nB=2\r\n", "[S] A=1@2\n[S] B=2@3\n", false, 0},
 		{"CR only", "[S]\rA=1\rB=2", "[S] A=1@2\n[S] B=2@3\n", false, 0},
 		{"NUL ends a line", "[S]\nA=1\x00B=2\n", "[S] A=1@2\n[S] B=2@3\n", false, 0},
+		{"LF CR is one line ending", "[S]\n\nA=1\n\rB=2\n", "[S] A=1@3\n[S] B=2@4\n", false, 0},
 		{"BOM", "\xef\xbb\xbf[S]\nA=1\n", "[S] A=1@2\n", false, 0},
 		{"empty value", "[S]\nA=\n", "[S] A=@2\n", false, 0},
 		{"value with =", "[S]\nEnvironment=A=B\n", "[S] Environment=A=B@2\n", false, 0},
@@ -74,7 +75,7 @@ func TestLex(t *testing.T) {
 }
 
 func TestLexCountsLines(t *testing.T) {
-	for in, want := range map[string]int{"": 0, "a": 1, "a\n": 1, "a\n\n": 2, "a\r\n\r\n": 2, "\r\r": 2} {
+	for in, want := range map[string]int{"": 0, "a": 1, "a\n": 1, "a\n\n": 2, "a\r\n\r\n": 2, "\r\r": 2, "a\n\r": 1, "a\n\r\n": 2, "a\n\x00b": 2, "a\x00\n": 2} {
 		if got := LexBytes([]byte(in), "f").Lines; got != want {
 			t.Errorf("Lex(%q).Lines = %d, want %d", in, got, want)
 		}
