@@ -214,9 +214,16 @@ func (fs *forkServer) spawn(r *request) (pid, pidfd int, step uint32, errno sysc
 	case status != replyStarted:
 		return 0, -1, 0, 0, fmt.Errorf("spawner: fork server: %w", errno)
 	case pidfd < 0:
-		// The child exists but we cannot wait for it through a pidfd;
-		// nothing sensible to do but report.
-		return 0, -1, 0, 0, fmt.Errorf("spawner: fork server started pid %d but sent no pidfd", pid)
+		// The pidfd was lost (MSG_CTRUNC: we are out of descriptors). The
+		// child is ours and not reaped, so its pid cannot have been reused:
+		// pidfd_open is safe, and so is kill if that fails too.
+		if pidfd, err = unix.PidfdOpen(pid, 0); err != nil {
+			unix.Kill(pid, unix.SIGKILL)
+			var info unix.Siginfo
+			for unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED, nil) == unix.EINTR {
+			}
+			return 0, -1, 0, 0, os.NewSyscallError("pidfd_open", err)
+		}
 	case step >= uint32(len(stepNames)):
 		step, errno = stepExec, syscall.EIO
 	}

@@ -198,9 +198,10 @@ func New(opts Options) (*Spawner, error) {
 }
 
 // Close stops the fork server and the orphan reaper and releases the
-// Spawner's resources; Start then fails with ErrClosed. It must not be called
-// while a Start is still running. It does not stop running processes; they are still reaped (and reported to
-// OnExit) when they exit.
+// Spawner's resources; Start then fails with ErrClosed. It must not be
+// called while a Start is still running. It does not stop running
+// processes; they are still reaped (and reported to OnExit) when they exit,
+// but orphans are no longer reaped.
 func (s *Spawner) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)

@@ -956,3 +956,27 @@ func TestLookupCredentialGroupOnly(t *testing.T) {
 		t.Errorf("unknown group: %v", err)
 	}
 }
+
+func TestCoreDumped(t *testing.T) {
+	s := newSpawner(t, Options{})
+	dir := t.TempDir()
+	p, err := s.Start(&Spec{
+		Path:    "/bin/sh",
+		Argv:    []string{"sh", "-c", "kill -QUIT $$"},
+		Dir:     dir,
+		Rlimits: map[int]Rlimit{unix.RLIMIT_CORE: {Soft: RlimInfinity, Hard: RlimInfinity}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := p.Wait()
+	if e.Signal != syscall.SIGQUIT || e.Code != -1 {
+		t.Fatalf("got %v", e)
+	}
+	if !e.CoreDumped {
+		t.Skipf("no core dump (core_pattern or limits of this machine): %v", e)
+	}
+	if e.String() != "signal: quit (core dumped)" {
+		t.Errorf("String() = %q", e.String())
+	}
+}
