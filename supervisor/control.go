@@ -90,12 +90,7 @@ func (s *Supervisor) startUnit(name string) error {
 		return nil
 	}
 	s.startService(sv, nil, "start request")
-	for _, su := range sv.triggers {
-		if su.state == SocketListening {
-			s.disarm(su)
-			su.state = SocketRunning
-		}
-	}
+	s.takeSockets(sv)
 	if sv.state == ServiceFailed {
 		return fmt.Errorf("%s: start failed (%s): %s", name, sv.result, sv.lastExit)
 	}
@@ -135,37 +130,43 @@ func (s *Supervisor) stopUnit(name string, restart bool) error {
 	if sv == nil {
 		return fmt.Errorf("%s: %w", name, ErrNoSuchUnit)
 	}
+	s.stopService(sv, restart)
+	return nil
+}
+
+// stopService stops sv (ExecStop=, KillSignal=, FinalKillSignal=,
+// ExecStopPost=) and, with restart, starts it again once stopped.
+func (s *Supervisor) stopService(sv *serviceUnit, restart bool) {
 	if sv.restartTimer != nil {
 		sv.restartTimer.Stop()
 		sv.restartTimer = nil
 	}
-	if sv.mainPID == 0 && !s.hasProcs(sv) {
-		if sv.state == ServiceActivating || sv.state == ServiceActive {
-			s.setServiceState(sv, ServiceInactive, ResultSuccess)
+	switch sv.phase {
+	case phDead, phFailed, phAutoRestart:
+		if sv.phase == phAutoRestart {
+			s.setPhase(sv, phDead)
 		}
 		if restart {
 			s.startService(sv, nil, "restart request")
+			s.takeSockets(sv)
 		}
-		return nil
+		return
+	case phStop, phStopSigterm, phStopSigkill, phStopPost:
+		sv.restartAfterStop = sv.restartAfterStop || restart
+		return
 	}
 	sv.stopping = true
 	sv.restartAfterStop = restart
-	s.setServiceState(sv, ServiceDeactivating, "")
-	sig := killSignal(sv.u)
-	if restart && sv.u.RestartKillSignal > 0 {
-		sig = sv.u.RestartKillSignal
-	}
-	s.killService(sv, syscall.Signal(sig), false)
 	s.log.Info("stopping", zap.String("unit", sv.u.Name), zap.Int("pid", sv.mainPID))
-	timeout := s.stopTimeout(sv)
-	sv.stopTimer = s.after(timeout, func() {
-		sv.stopTimer = nil
-		if sv.state == ServiceDeactivating && s.hasProcs(sv) {
-			s.log.Warn("stop timed out, killing", zap.String("unit", sv.u.Name), zap.Duration("timeout", timeout))
-			s.killService(sv, syscall.Signal(finalKillSignal(sv.u)), true)
-		}
-	})
-	return nil
+	if sv.phase == phExited {
+		s.enterStop(sv)
+		return
+	}
+	if sv.controlPID != 0 && sv.phase < phRunning {
+		// Stopping during start: end the start command first.
+		syscall.Kill(sv.controlPID, syscall.SIGTERM)
+	}
+	s.enterStop(sv)
 }
 
 func (s *Supervisor) hasProcs(sv *serviceUnit) bool {
@@ -202,8 +203,9 @@ func (s *Supervisor) resetFailed(names []string) error {
 		found++
 		sv.startLimit.reset()
 		sv.restarts = 0
-		if sv.state == ServiceFailed {
-			s.setServiceState(sv, ServiceInactive, "")
+		if sv.phase == phFailed {
+			s.setPhase(sv, phDead)
+			sv.result = ""
 		}
 	}
 	if len(names) > 0 && found < len(names) {
@@ -214,30 +216,6 @@ func (s *Supervisor) resetFailed(names []string) error {
 		}
 	}
 	return nil
-}
-
-// stopped finishes an explicit stop once the service's last process is
-// gone: inactive (a stop is a success whatever the exit), and started
-// again for a restart.
-func (s *Supervisor) stopped(sv *serviceUnit) {
-	if sv.stopTimer != nil {
-		sv.stopTimer.Stop()
-		sv.stopTimer = nil
-	}
-	s.setServiceState(sv, ServiceInactive, ResultSuccess)
-	restart := sv.restartAfterStop
-	sv.restartAfterStop = false
-	s.serviceGone(sv)
-	if restart && !s.stopping {
-		sv.stopping = false
-		s.startService(sv, nil, "restart request")
-		for _, su := range sv.triggers {
-			if su.state == SocketListening {
-				s.disarm(su)
-				su.state = SocketRunning
-			}
-		}
-	}
 }
 
 // SpawnObserver receives the time each process start took, for metrics.

@@ -34,6 +34,7 @@ const (
 	ResultCoreDump          = "core-dump"
 	ResultTimeout           = "timeout"
 	ResultProtocol          = "protocol"
+	ResultWatchdog          = "watchdog"
 )
 
 type socketUnit struct {

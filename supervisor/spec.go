@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/sockd/sockd/spawner"
@@ -37,8 +38,11 @@ func (s *Supervisor) fdsFor(sv *serviceUnit) (fds []int, names []string) {
 	return fds, names
 }
 
-// spec builds what the spawner needs to run cmd for sv.
-func (s *Supervisor) spec(sv *serviceUnit, cmd *units.Command) (*spawner.Spec, error) {
+// spec builds what the spawner needs to run cmd for sv. Only the main
+// process (ExecStart=) gets the sockets as LISTEN_FDS; control processes
+// (ExecStartPre= and the others) get $MAINPID and, in ExecStopPost=,
+// $SERVICE_RESULT, $EXIT_CODE and $EXIT_STATUS.
+func (s *Supervisor) spec(sv *serviceUnit, cmd *units.Command, role procRole) (*spawner.Spec, error) {
 	u := sv.u
 	x := &u.Exec
 	sp := &spawner.Spec{
@@ -71,6 +75,9 @@ func (s *Supervisor) spec(sv *serviceUnit, cmd *units.Command) (*spawner.Spec, e
 	} else {
 		sp.ListenEnv = len(sp.Files) > 0
 	}
+	if role == roleControl {
+		sp.Files, sp.Names, sp.ListenEnv = nil, nil, false
+	}
 	var err error
 	if sp.Stdin, err = stdinFor(x, sockFD); err != nil {
 		return nil, err
@@ -94,7 +101,7 @@ func (s *Supervisor) spec(sv *serviceUnit, cmd *units.Command) (*spawner.Spec, e
 		}
 	}
 
-	env, err := s.environment(sv, sp.Cred)
+	env, err := s.environment(sv, sp.Cred, role)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +137,7 @@ func envMap(env []string) map[string]string {
 // then Environment=, then EnvironmentFile= (read at every start; files
 // win), then REMOTE_ADDR/REMOTE_PORT for a connection. LISTEN_* are set by
 // the spawner.
-func (s *Supervisor) environment(sv *serviceUnit, cred *spawner.Credential) ([]string, error) {
+func (s *Supervisor) environment(sv *serviceUnit, cred *spawner.Credential, role procRole) ([]string, error) {
 	x := &sv.u.Exec
 	lists := make([][]string, 0, 2+len(x.EnvironmentFiles))
 	lists = append(lists, x.Environment)
@@ -147,7 +154,37 @@ func (s *Supervisor) environment(sv *serviceUnit, cred *spawner.Credential) ([]s
 	if sv.conn != nil {
 		lists = append(lists, sv.conn.RemoteEnv())
 	}
+	if role == roleControl {
+		lists = append(lists, controlEnv(sv))
+	}
 	return spawner.BaseEnv(cred, lists...), nil
+}
+
+// controlEnv is what systemd tells control processes about the service.
+func controlEnv(sv *serviceUnit) []string {
+	var env []string
+	if sv.mainPID != 0 {
+		env = append(env, "MAINPID="+strconv.Itoa(sv.mainPID))
+	}
+	if sv.phase == phStopPost {
+		result := sv.result
+		if result == "" {
+			result = ResultSuccess
+		}
+		env = append(env, "SERVICE_RESULT="+result)
+		if sv.hasMainExit {
+			if sv.mainExit.Signal != 0 {
+				code := "killed"
+				if sv.mainExit.CoreDumped {
+					code = "dumped"
+				}
+				env = append(env, "EXIT_CODE="+code, "EXIT_STATUS="+strings.TrimPrefix(signalName(sv.mainExit.Signal), "SIG"))
+			} else {
+				env = append(env, "EXIT_CODE=exited", "EXIT_STATUS="+strconv.Itoa(sv.mainExit.Code))
+			}
+		}
+	}
+	return env
 }
 
 func readEnvironmentFile(path string) ([]string, error) {

@@ -10,103 +10,104 @@ import (
 	"github.com/sockd/sockd/units"
 )
 
-// killService sends sig to sv's processes as KillMode= says: the whole
-// process group (control-group, and mixed for the final SIGKILL), the main
-// process only (process, mixed), or nobody (none).
+// killService sends sig to sv as KillMode= says: the main process's whole
+// process group (control-group; mixed for the final kill), the main
+// process only (process; mixed), or nobody (none). Every signal but
+// SIGKILL is followed by SIGCONT, and by SIGHUP with SendSIGHUP=yes.
 func (s *Supervisor) killService(sv *serviceUnit, sig syscall.Signal, final bool) {
-	for pid, p := range s.procs {
-		if p.sv != sv {
-			continue
+	mode := sv.u.KillMode
+	if mode == units.KillMixed && final {
+		mode = units.KillControlGroup
+	}
+	send := func(kill func(syscall.Signal) error) {
+		kill(sig)
+		if sig != syscall.SIGKILL {
+			kill(syscall.SIGCONT)
+			if sv.u.SendSIGHUP && mode == units.KillControlGroup {
+				kill(syscall.SIGHUP)
+			}
 		}
-		mode := sv.u.KillMode
-		if mode == units.KillMixed && final {
-			mode = units.KillControlGroup
+	}
+	switch mode {
+	case units.KillNone:
+	case units.KillProcess, units.KillMixed:
+		if sv.mainPID != 0 {
+			send(func(g syscall.Signal) error { return syscall.Kill(sv.mainPID, g) })
 		}
-		switch mode {
-		case units.KillNone:
-			continue
-		case units.KillProcess, units.KillMixed:
-			syscall.Kill(pid, sig)
-			if sig != syscall.SIGKILL {
-				syscall.Kill(pid, syscall.SIGCONT)
-			}
-		default:
-			// Each service runs in its own process group (its pid).
-			spawner.Signal(pid, sig)
-			if sig != syscall.SIGKILL {
-				spawner.Signal(pid, syscall.SIGCONT)
-			}
-			if sv.u.SendSIGHUP && sig != syscall.SIGKILL {
-				spawner.Signal(pid, syscall.SIGHUP)
-			}
+	default:
+		if sv.pgid != 0 {
+			send(func(g syscall.Signal) error { return spawner.Signal(sv.pgid, g) })
+		}
+		// A forking service's daemon may have left the group (setsid).
+		if sv.mainPID != 0 && sv.mainPID != sv.pgid {
+			send(func(g syscall.Signal) error { return syscall.Kill(sv.mainPID, g) })
 		}
 	}
 }
 
-func (s *Supervisor) stopTimeout(sv *serviceUnit) time.Duration {
-	if sv.u.TimeoutStop > 0 {
-		return sv.u.TimeoutStop
-	}
-	return s.cfg.Defaults.TimeoutStopSec.Duration
-}
-
-// shutdown stops every running service (KillSignal=, then FinalKillSignal=
-// after its stop timeout), closes every listener and removes RemoveOnStop=
-// paths.
+// shutdown stops every running service the way a stop request does
+// (ExecStop=, KillSignal=, FinalKillSignal= after the stop timeout,
+// ExecStopPost=), closes every listener and removes RemoveOnStop= paths.
 func (s *Supervisor) shutdown(exits <-chan spawner.Exit) {
 	s.stopping = true
 	s.log.Info("stopping", zap.Int("processes", len(s.procs)))
-	deadline := map[*serviceUnit]time.Time{}
-	now := time.Now()
+	running := map[*serviceUnit]bool{}
 	for _, p := range s.procs {
-		sv := p.sv
-		if _, ok := deadline[sv]; ok {
-			continue
+		running[p.sv] = true
+	}
+	for _, sv := range s.services {
+		if sv.phase == phExited || sv.phase == phRunning {
+			running[sv] = true
+		}
+	}
+	var longest time.Duration
+	for sv := range running {
+		if sv.restartTimer != nil {
+			sv.restartTimer.Stop()
 		}
 		sv.stopping = true
-		s.setServiceState(sv, ServiceDeactivating, "")
-		s.killService(sv, syscall.Signal(killSignal(sv.u)), false)
-		deadline[sv] = now.Add(s.stopTimeout(sv))
+		if sv.phase < phStop || sv.phase == phExited {
+			s.enterStop(sv)
+		}
+		longest = max(longest, 2*s.stopTimeout(sv))
 	}
 	for _, su := range s.sockets {
 		s.closeSocket(su)
 		s.setSocketState(su, SocketDead, ResultSuccess, "")
 	}
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	killed := map[*serviceUnit]bool{}
-	for len(s.procs) > 0 {
+	// Each service bounds its own stop (two stop timeouts, plus its
+	// ExecStop=/ExecStopPost= commands); this is the backstop so that
+	// sockd always exits.
+	backstop := time.NewTimer(longest + 5*time.Second)
+	defer backstop.Stop()
+	for s.stillStopping(running) {
 		select {
 		case ex := <-exits:
 			s.onExit(ex)
 		case f := <-s.calls:
 			f()
-		case now := <-tick.C:
-			for sv, d := range deadline {
-				if killed[sv] || now.Before(d) {
-					continue
-				}
-				killed[sv] = true
-				s.log.Warn("stop timed out, killing", zap.String("unit", sv.u.Name))
-				s.killService(sv, syscall.Signal(finalKillSignal(sv.u)), true)
+		case <-backstop.C:
+			s.log.Error("services still running at the end of the stop timeout, killing them", zap.Int("processes", len(s.procs)))
+			for _, p := range s.procs {
+				spawner.Signal(p.pid, syscall.SIGKILL)
+				syscall.Kill(p.pid, syscall.SIGKILL)
 			}
-			// After the final kill, give the kernel a moment; never hang.
-			if len(killed) == len(deadline) && allPast(deadline, now.Add(-5*time.Second)) {
-				s.log.Error("processes left after the final kill", zap.Int("processes", len(s.procs)))
-				return
-			}
+			return
 		}
 	}
 	s.log.Info("stopped")
 }
 
-func allPast(m map[*serviceUnit]time.Time, t time.Time) bool {
-	for _, d := range m {
-		if d.After(t) {
-			return false
+func (s *Supervisor) stillStopping(running map[*serviceUnit]bool) bool {
+	if len(s.procs) > 0 {
+		return true
+	}
+	for sv := range running {
+		if sv.active() {
+			return true
 		}
 	}
-	return true
+	return false
 }
 
 func killSignal(u *units.Service) int {
