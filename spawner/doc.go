@@ -68,8 +68,16 @@
 // itself (clone to execve done) is as fast as os.StartProcess; of the rest,
 // setsid(2) is the largest part: with the scheduler's autogroup feature it
 // also creates a scheduling group for the new session. Spec.SameSession
-// uses setpgid instead. BenchmarkSpawn measures the same cycles one variant
-// at a time (compare runs with benchstat).
+// uses setpgid instead.
+//
+// BenchmarkSpawn measures the same cycles one variant at a time, which on
+// this machine is much noisier (benchstat -col /fds over -count 6, fork
+// server 5000 vs 10: +11% ± 50% without a passed socket, -7% with one;
+// direct: +69% and +29%). Timing Start alone (clone to execve done), the
+// fork server's round trip adds 70-150 µs to the ~550 µs of a direct start.
+// Making that round trip with raw (scheduler-invisible) system calls was
+// tried and dropped: the gain was lost in the noise, and a stopped fork
+// server would then block the garbage collector of sockd.
 //
 // # Reaping
 //
