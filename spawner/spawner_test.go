@@ -617,33 +617,45 @@ func TestStartErrors(t *testing.T) {
 	}
 }
 
-// TestNoZombies starts 2,000 processes, concurrently, and checks that none
-// is left as a zombie child.
+// TestNoZombies starts 2,000 processes through the fork server, and 500
+// forked directly in subreaper mode, 8 at a time, and checks that none is
+// left as a zombie child.
 func TestNoZombies(t *testing.T) {
-	n := 2000
-	if testing.Short() {
-		n = 200
-	}
-	s := newSpawner(t, Options{})
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 8)
-	for range n {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			p, err := s.Start(&Spec{Path: "/bin/true"})
-			if err != nil {
-				t.Error(err)
-				return
+	for _, tt := range []struct {
+		name string
+		n    int
+		opts Options
+	}{
+		{"forkserver", 2000, Options{}},
+		{"direct-subreaper", 500, Options{DirectFork: true, Subreaper: true}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			n := tt.n
+			if testing.Short() {
+				n /= 10
 			}
-			p.Wait()
-		}()
-	}
-	wg.Wait()
-	if z := zombieChildren(t); len(z) > 0 {
-		t.Fatalf("zombie children: %v", z)
+			s := newSpawner(t, tt.opts)
+			var wg sync.WaitGroup
+			sem := make(chan struct{}, 8)
+			for range n {
+				sem <- struct{}{}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer func() { <-sem }()
+					p, err := s.Start(&Spec{Path: "/bin/true"})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					p.Wait()
+				}()
+			}
+			wg.Wait()
+			if z := zombieChildren(t); len(z) > 0 {
+				t.Fatalf("zombie children: %v", z)
+			}
+		})
 	}
 }
 

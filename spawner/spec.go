@@ -33,7 +33,7 @@ type Stdio struct {
 	Path string
 }
 
-// Null, Inherit, FD, Log and File are shorthands for Stdio values.
+// Null, Inherit and Log are shorthands for Stdio values; see also FD.
 var (
 	Null    = Stdio{Kind: StdioNull}
 	Inherit = Stdio{Kind: StdioInherit}
