@@ -45,6 +45,9 @@ type ServiceStatus struct {
 	MainPID  int          `json:"main_pid,omitempty"`
 	Restarts int          `json:"restarts"`
 	LastExit string       `json:"last_exit,omitempty"`
+	// StatusText is the service's last STATUS= message. Nothing fills it
+	// yet: it waits for the NOTIFY_SOCKET receiver.
+	StatusText string `json:"status_text,omitempty"`
 }
 
 // Status returns a snapshot of every unit's state.

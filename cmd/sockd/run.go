@@ -15,6 +15,7 @@ import (
 
 	"github.com/sockd/sockd/activator"
 	"github.com/sockd/sockd/config"
+	"github.com/sockd/sockd/control"
 	"github.com/sockd/sockd/supervisor"
 )
 
@@ -30,7 +31,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	var (
 		cfgPath  = fs.String("config", "", "configuration file (default /etc/sockd/sockd.toml, or $XDG_CONFIG_HOME/sockd/sockd.toml with --user)")
 		userMode = fs.Bool("user", false, "run as a per-user manager: user unit and runtime directories, specifiers for the user")
-		control  = fs.String("control", os.Getenv("SOCKD_CONTROL"), "control socket path (default from the configuration)")
+		ctlPath  = fs.String("control", os.Getenv("SOCKD_CONTROL"), "control socket path (default from the configuration)")
 		logLevel = fs.String("log-level", "", "override the configured log level (debug, info, warn, error)")
 		logFmt   = fs.String("log-format", "", "override the configured log format (console, json)")
 		unitDirs stringList
@@ -60,8 +61,8 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sockd: %v\n", err)
 		return 1
 	}
-	if *control != "" {
-		cfg.ControlSocket = *control
+	if *ctlPath != "" {
+		cfg.ControlSocket = *ctlPath
 	}
 	if *logLevel != "" {
 		cfg.Log.Level = *logLevel
@@ -75,6 +76,10 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer log.Sync()
+	// The control API's per-unit log: service output and sockd's events.
+	ring := control.NewRing(control.DefaultRingSize)
+	log = ring.Tee(log, zapcore.InfoLevel)
+	metrics := control.NewMetrics()
 
 	// Sockets passed to sockd itself (sockd.socket) are adopted, not bound.
 	inherited, err := activator.Inherit()
@@ -91,6 +96,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		Logger:    log,
 		Inherited: inherited,
 		Subreaper: true,
+		OnSpawn:   metrics.ObserveSpawn,
 		OnReady: func() {
 			// Under systemd (Type=notify), say we are bound and serving.
 			daemon.SdNotify(false, daemon.SdNotifyReady)
@@ -99,6 +105,16 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		log.Error("start", zap.Error(err))
 		return 1
+	}
+
+	if cfg.ControlSocket != "" {
+		ctl, err := control.Listen(control.Options{Path: cfg.ControlSocket, Group: cfg.ControlGroup,
+			MetricsAddress: cfg.MetricsAddress, Supervisor: sup, Ring: ring, Metrics: metrics, Logger: log})
+		if err != nil {
+			log.Error("start", zap.Error(err))
+			return 1
+		}
+		defer ctl.Close() // also removes the socket
 	}
 
 	hup := make(chan os.Signal, 1)
