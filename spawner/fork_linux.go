@@ -263,7 +263,13 @@ func forkExec(p *plan) (pid uintptr, pidfd int32, err1 syscall.Errno) {
 			errbuf[0] = stepSetuid
 			goto fail
 		}
-		// Belt and braces: never exec as root by mistake.
+		// Belt and braces: never exec with other ids than asked for (an
+		// id of -1 would make setres[ug]id a silent no-op, as root).
+		if r1, _, _ = syscall.RawSyscall(unix.SYS_GETEGID, 0, 0, 0); r1 != p.gid {
+			err1 = syscall.EPERM
+			errbuf[0] = stepSetgid
+			goto fail
+		}
 		if r1, _, _ = syscall.RawSyscall(unix.SYS_GETEUID, 0, 0, 0); r1 != p.uid {
 			err1 = syscall.EPERM
 			errbuf[0] = stepSetuid

@@ -726,6 +726,17 @@ func TestCredentials(t *testing.T) {
 		}
 		t.Skip("the rest needs root")
 	}
+	// uid/gid -1 would make setresuid/setresgid keep root: refused in
+	// the child, never run.
+	s0 := newSpawner(t, Options{})
+	for _, c := range []*Credential{{Uid: ^uint32(0), Gid: 65534}, {Uid: 65534, Gid: ^uint32(0)}} {
+		var se *StartError
+		_, err := s0.Start(&Spec{Path: "/bin/true", Cred: c})
+		if !errors.As(err, &se) || !errors.Is(err, syscall.EPERM) {
+			t.Errorf("Cred %+v: %v", c, err)
+		}
+	}
+
 	cred, err := LookupCredential("nobody", "", []string{"0"})
 	if err != nil {
 		t.Skip(err)
