@@ -59,6 +59,10 @@ type Lexed struct {
 	// UTF-8, an oversize line. Entries then holds what came before.
 	Failed bool
 	Diags  Diagnostics
+	// diagSection is, for each entry of Diags, the section the line was in
+	// ("" outside sections): systemd ignores lines of unknown sections
+	// silently, which only the loader can tell.
+	diagSection []string
 }
 
 var utf8BOM = []byte("\xef\xbb\xbf")
@@ -72,8 +76,9 @@ var utf8BOM = []byte("\xef\xbb\xbf")
 //     the middle of a continued value (it is skipped, the value goes on);
 //   - an odd number of trailing backslashes continues the line: the last
 //     backslash becomes a space and the next line is appended as is;
-//   - a UTF-8 byte order mark is skipped once, before the first line that
-//     has one;
+//   - a UTF-8 byte order mark is skipped once, at the start of the first
+//     line that has one (after the comment check, so "\uFEFF# x" is not a
+//     comment);
 //   - there are no inline comments.
 //
 // Lex knows nothing about which sections and keys exist; it reports only
@@ -107,6 +112,12 @@ func lexBytes(data []byte, file string, res *Lexed) {
 	)
 	diag := func(sev Severity, line int, format string, args ...any) {
 		res.Diags = append(res.Diags, Diagnostic{Pos: Pos{File: file, Line: line}, Severity: sev, Msg: fmt.Sprintf(format, args...)})
+		res.diagSection = append(res.diagSection, "")
+	}
+	// sectionDiag is a warning about a line inside the current section.
+	sectionDiag := func(line int, msg string) {
+		diag(Warning, line, "%s", msg)
+		res.diagSection[len(res.diagSection)-1] = section
 	}
 	// parseLine is conf-parser.c's parse_line() for the logical line
 	// first..line; it returns what the line was.
@@ -140,11 +151,11 @@ func lexBytes(data []byte, file string, res *Lexed) {
 		}
 		eq := bytes.IndexByte(l, '=')
 		if eq < 0 {
-			diag(Warning, line, "missing '=', ignoring line")
+			sectionDiag(line, "missing '=', ignoring line")
 			return LineIgnored
 		}
 		if eq == 0 {
-			diag(Warning, line, "missing key name before '=', ignoring line")
+			sectionDiag(line, "missing key name before '=', ignoring line")
 			return LineIgnored
 		}
 		res.Entries = append(res.Entries, Entry{

@@ -3,9 +3,13 @@ package units
 import (
 	"context"
 	"fmt"
+	"math/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -264,4 +268,128 @@ func testSpecifiers(user bool) *SpecifierContext {
 		c.RuntimeDir = "/run/user/1000"
 	}
 	return c
+}
+
+// TestLexMatchesSystemdAnalyze generates unit files full of syntax corner
+// cases (continuations, comments, CR/LF/NUL line ends, BOMs, bad headers,
+// X- and unknown sections) and checks that sockd reports the same
+// unknown-key/syntax warnings at the same lines, and refuses the same
+// files, as systemd-analyze verify.
+func TestLexMatchesSystemdAnalyze(t *testing.T) {
+	sa, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze not installed")
+	}
+	if testing.Short() {
+		t.Skip("runs systemd-analyze")
+	}
+	pieces := []string{"K%d=v", "\tK%d\t=\tv\t\\", "K%d=a\\\\", "#c\\", ";c\\", "\t# x", "", "\t", "\\", "\\\\",
+		"K%d=x\\\\\\", "[Service]", "[Unit]", "[Install]", "[X-A]", "[Bad", "[Ba\"d]", "[Foo]", "K%d=é", "=v",
+		"noeq", "\ufeffK%d=bom", "K%d=\"q\\", "[Service] ", "Description=d\\"}
+	eols := []string{"\n", "\r\n", "\r", "\n\r", "\n\n", "\x00"}
+	rng := rand.New(rand.NewSource(11))
+	dir := t.TempDir()
+	var files []string
+	for n := 0; n < 300; n++ {
+		lines := []string{"[Service]", "ExecStart=/bin/true"}
+		if rng.Intn(5) == 0 {
+			lines = append([]string{"\ufeff#bom"}, lines...)
+		}
+		for i := rng.Intn(10) + 1; i > 0; i-- {
+			p := pieces[rng.Intn(len(pieces))]
+			if strings.Contains(p, "%d") {
+				p = fmt.Sprintf(p, n*100+i)
+			}
+			lines = append(lines, p)
+		}
+		var b strings.Builder
+		for _, l := range lines {
+			b.WriteString(l + eols[rng.Intn(len(eols))])
+		}
+		text := b.String()
+		if rng.Intn(3) == 0 {
+			text = strings.TrimRight(text, "\n\r\x00")
+		}
+		f := filepath.Join(dir, fmt.Sprintf("r%03d.service", n))
+		if err := os.WriteFile(f, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	out, _ := exec.Command(sa, append([]string{"verify", "--man=no"}, files...)...).CombinedOutput()
+	want := map[string][]string{}
+	lineRE := regexp.MustCompile(`^(/\S+\.service):(\d+): (.*)$`)
+	refusedRE := regexp.MustCompile(`^Unit (r\d+\.service) (has a bad unit file setting|failed to load properly)`)
+	for _, l := range strings.Split(string(out), "\n") {
+		if m := refusedRE.FindStringSubmatch(l); m != nil {
+			want[m[1]] = append(want[m[1]], "refused")
+		}
+		m := lineRE.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		var what string
+		switch msg := m[3]; {
+		case strings.HasPrefix(msg, "Unknown key '"):
+			what = "key " + strings.SplitN(msg, "'", 3)[1]
+		case strings.HasPrefix(msg, "Missing '='"):
+			what = "noeq"
+		case strings.HasPrefix(msg, "Missing key name"):
+			what = "nokey"
+		case strings.HasPrefix(msg, "Invalid section header"), strings.HasPrefix(msg, "Bad characters in section"):
+			what = "badsec"
+		case strings.HasPrefix(msg, "Unknown section '"):
+			what = "usec " + strings.SplitN(msg, "'", 3)[1]
+		case strings.HasPrefix(msg, "Assignment outside"):
+			what = "outside"
+		default:
+			continue
+		}
+		u := filepath.Base(m[1])
+		want[u] = append(want[u], m[2]+" "+what)
+	}
+	_, diags := Load([]string{dir}, LoadOptions{LookPath: fakeLookPath})
+	got := map[string][]string{}
+	for _, d := range diags {
+		u := filepath.Base(d.Pos.File)
+		var what string
+		switch msg := d.Msg; {
+		case strings.HasPrefix(msg, "unknown key '"):
+			what = "key " + strings.SplitN(msg, "'", 3)[1]
+		case strings.HasPrefix(msg, "missing '='"):
+			what = "noeq"
+		case strings.HasPrefix(msg, "missing key name"):
+			what = "nokey"
+		case strings.HasPrefix(msg, "invalid section header"), strings.HasPrefix(msg, "bad characters in section"):
+			what = "badsec"
+		case strings.HasPrefix(msg, "unknown section '"):
+			what = "usec " + strings.SplitN(msg, "'", 3)[1]
+		case strings.HasPrefix(msg, "assignment outside"):
+			what = "outside"
+		}
+		if what != "" {
+			got[u] = append(got[u], strconv.Itoa(d.Pos.Line)+" "+what)
+		}
+		if d.Severity == Error {
+			got[u] = append(got[u], "refused")
+		}
+	}
+	n := 0
+	for _, w := range want {
+		n += len(w)
+	}
+	if n < 300 {
+		t.Fatalf("only %d systemd findings parsed; output format changed?\n%.2000s", n, out)
+	}
+	t.Logf("%d findings of systemd-analyze compared", n)
+	for _, f := range files {
+		u := filepath.Base(f)
+		w, g := want[u], got[u]
+		sort.Strings(w)
+		sort.Strings(g)
+		if strings.Join(w, "|") != strings.Join(g, "|") {
+			data, _ := os.ReadFile(f)
+			t.Errorf("%s %q:\nsystemd: %q\nsockd:   %q", u, data, w, g)
+		}
+	}
 }

@@ -512,16 +512,16 @@ func (b *builder) apply(srcs []source, mainSection string) bool {
 	allowed := map[string]bool{"Unit": true, mainSection: true, "Install": true}
 	for i, src := range srcs {
 		lx := src.lex
-		for _, d := range lx.Diags {
+		for k, d := range lx.Diags {
+			if sec := lx.diagSection[k]; sec != "" && !allowed[sec] {
+				continue // lines of ignored sections are not looked at
+			}
 			d.Unit = b.name
 			if src.dropIn && d.Severity == Error {
 				d.Severity = Warning
 				d.Msg += "; ignoring the rest of this drop-in"
 			}
 			b.diags = append(b.diags, d)
-		}
-		if lx.Failed && !src.dropIn {
-			return false
 		}
 		for _, h := range lx.Headers {
 			if !allowed[h.Name] && !strings.HasPrefix(h.Name, "X-") {
@@ -574,6 +574,11 @@ func (b *builder) apply(srcs []source, mainSection string) bool {
 			}
 		}
 	nextSource:
+		// The lines before a fatal syntax error were applied (and warned
+		// about) like systemd does; then the unit is refused.
+		if lx.Failed && !src.dropIn {
+			return false
+		}
 	}
 	return true
 }

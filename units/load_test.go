@@ -193,6 +193,12 @@ func TestValidation(t *testing.T) {
 			[]string{"E a.service:3: line is not valid UTF-8"}, nil},
 		{"unknown specifier", map[string]string{"a.socket": "[Socket]\nListenStream=/run/%Z\nListenStream=1\n", "a.service": svcTrue},
 			[]string{"W a.socket:2: ListenStream=: failed to resolve specifiers"}, []string{"a.socket"}},
+		{"lines of ignored sections are not looked at", map[string]string{"a.service": "[Service]\nExecStart=/bin/true\n[X-A]\nnoeq\n=v\n"},
+			nil, nil},
+		{"unknown section warns once", map[string]string{"a.service": "[Service]\nExecStart=/bin/true\n[Foo]\nbad\nX=1\n"},
+			[]string{"W a.service:3: unknown section 'Foo', ignoring"}, nil},
+		{"warnings before a fatal syntax error", map[string]string{"a.service": "[Service]\nExecStart=/bin/true\nFoo=1\n[Bad\nBar=2\n"},
+			[]string{"W a.service:3: Foo=: unknown key", "E a.service:4: invalid section header"}, nil},
 		{"malformed unit does not stop others", map[string]string{"a.socket": "[Socket\n", "b.socket": "[Socket]\nListenStream=1\n", "b.service": svcTrue},
 			[]string{"E a.socket:1: invalid section header"}, []string{"b.socket"}},
 	}
