@@ -28,7 +28,8 @@ func (s *Spawner) capture(r *os.File, unit string, pid int, stream string) {
 	defer s.lineBufs.Put(bp)
 	buf := *bp
 	log := s.log.With(zap.String("unit", unit), zap.Int("pid", pid), zap.String("stream", stream))
-	n := 0 // bytes of an unfinished line at the start of buf
+	n := 0         // bytes of an unfinished line at the start of buf
+	split := false // the last entry was a full buffer without a newline
 	for {
 		m, err := r.Read(buf[n:])
 		n += m
@@ -38,13 +39,21 @@ func (s *Spawner) capture(r *os.File, unit string, pid int, stream string) {
 			if i < 0 {
 				break
 			}
-			log.Info(string(buf[start : start+i]))
+			// A newline right after a split ends that line; it is not
+			// an empty line of its own.
+			if !(split && start == 0 && i == 0) {
+				log.Info(string(buf[start : start+i]))
+			}
+			split = false
 			start += i + 1
 		}
 		n = copy(buf, buf[start:n])
 		if n == len(buf) {
 			log.Info(string(buf))
 			n = 0
+			split = true
+		} else if n > 0 {
+			split = false
 		}
 		if err != nil {
 			if n > 0 {

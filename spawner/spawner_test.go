@@ -134,6 +134,7 @@ func init() {
 		os.Stdout.WriteString("out one\nout two\n")
 		os.Stderr.WriteString("err one\n")
 		os.Stdout.WriteString(strings.Repeat("x", maxLine+10) + "\n")
+		os.Stdout.WriteString(strings.Repeat("y", maxLine) + "\n")
 		os.Stdout.WriteString("no newline at end")
 	})
 	registerHelperCommand("orphan", func(args ...string) {
@@ -505,7 +506,7 @@ func TestLogCapture(t *testing.T) {
 	if e := p.Wait(); !e.Success() {
 		t.Fatal(e)
 	}
-	waitLogs(t, logs, 6)
+	waitLogs(t, logs, 7)
 	var out, errs []string
 	for _, e := range logs.All() {
 		f := e.ContextMap()
@@ -522,7 +523,7 @@ func TestLogCapture(t *testing.T) {
 		}
 	}
 	long := strings.Repeat("x", maxLine+10)
-	want := []string{"out one", "out two", long[:maxLine], long[maxLine:], "no newline at end"}
+	want := []string{"out one", "out two", long[:maxLine], long[maxLine:], strings.Repeat("y", maxLine), "no newline at end"}
 	if strings.Join(out, "|") != strings.Join(want, "|") {
 		t.Errorf("stdout lines (%d) differ: %.80q", len(out), out)
 	}
