@@ -14,11 +14,16 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sockd/sockd/spawner"
 )
 
 // The test binary runs as sockd itself when SOCKD_TEST_MAIN=1, so these
 // tests drive the real command line, signals and exit codes.
 func TestMain(m *testing.M) {
+	// sockd re-executes itself as its fork server; the test binary must
+	// become that too, as the real binary does in main.
+	spawner.MaybeRunHelper()
 	if os.Getenv("SOCKD_TEST_MAIN") == "1" {
 		os.Args = append([]string{"sockd"}, os.Args[1:]...)
 		main()

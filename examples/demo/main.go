@@ -47,6 +47,8 @@ func main() {
 	}
 	switch mode {
 	case "http":
+		// go-systemd unsets LISTEN_* once it has taken the fds.
+		fdnames := os.Getenv("LISTEN_FDNAMES")
 		lns, err := activation.ListenersWithNames()
 		if err != nil || len(lns) == 0 {
 			log.Fatalf("http: no sockets passed (LISTEN_FDS): %v", err)
@@ -56,7 +58,7 @@ func main() {
 		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 			touch()
 			fmt.Fprintf(w, "hello from pid %d, socket-activated by sockd %v ago (LISTEN_FDNAMES=%s)\n",
-				os.Getpid(), time.Since(started).Round(time.Millisecond), os.Getenv("LISTEN_FDNAMES"))
+				os.Getpid(), time.Since(started).Round(time.Millisecond), fdnames)
 		})
 		for name, ls := range lns {
 			for _, l := range ls {
