@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // The test binary doubles as the services it starts (the os/exec TestMain
@@ -72,6 +74,10 @@ func TestMain(m *testing.M) {
 			fmt.Fprintf(os.Stderr, "fd leak: before %v after %v\n", before, after)
 			code = 1
 		}
+		if leaked := leakedGoroutines(); leaked != "" {
+			fmt.Fprintf(os.Stderr, "leaked goroutines:\n%s\n", leaked)
+			code = 1
+		}
 		if testing.Short() == false && flagRunAll() {
 			var unused []string
 			for name := range helpers {
@@ -99,6 +105,28 @@ func flagRunAll() bool {
 		}
 	}
 	return true
+}
+
+// leakedGoroutines returns the stacks of goroutines still running spawner
+// code (watchers, log captures, the orphan reaper) once every test is done,
+// giving exits in flight a few seconds to finish.
+func leakedGoroutines() string {
+	var leaked []string
+	for range 100 {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		leaked = leaked[:0]
+		for g := range strings.SplitSeq(string(buf), "\n\n") {
+			if strings.Contains(g, "spawner.(*Spawner).") {
+				leaked = append(leaked, g)
+			}
+		}
+		if len(leaked) == 0 {
+			return ""
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return strings.Join(leaked, "\n\n")
 }
 
 // openFDs lists this process's descriptors, except the netpoller's epoll
