@@ -49,7 +49,9 @@ type Options struct {
 type Exit struct {
 	Unit string
 	Pid  int
-	// Code is the exit status for a normal exit, -1 when killed by a signal.
+	// Code is the exit status for a normal exit, -1 when killed by a
+	// signal. Code -1 with Signal 0 means the status was lost (another
+	// waiter in the process reaped it; logged).
 	Code int
 	// Signal is the terminating signal, 0 for a normal exit.
 	Signal     syscall.Signal
@@ -74,8 +76,9 @@ func (e Exit) String() string {
 // Process is a started service process.
 type Process struct {
 	Unit string
-	// Pid is the process id. Pgid is its process group (and session) id,
-	// always equal to Pid: every service gets its own group.
+	// Pid is the process id. Pgid is its process group id, always equal to
+	// Pid: every service gets its own group (and, unless
+	// Spec.SameSession, its own session).
 	Pid, Pgid int
 
 	pidf     *os.File // pidfd, pollable; closed once reaped
