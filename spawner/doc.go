@@ -7,9 +7,13 @@
 // Spec.Files at 3, 4, … with FD_CLOEXEC cleared; everything else sockd has
 // open is closed at execve. With Spec.ListenEnv it also gets LISTEN_FDS,
 // LISTEN_FDNAMES and LISTEN_PID, where LISTEN_PID is the service's own pid.
-// Each service runs in its own session and process group (pgid == pid), with
-// every signal disposition at SIG_DFL and an empty signal mask. Exits are
-// reported through Options.OnExit and [Process.Wait].
+// Each service runs in its own session (unless Spec.SameSession) and process
+// group (pgid == pid), with every signal disposition at SIG_DFL and an empty
+// signal mask. Exits are reported through Options.OnExit and [Process.Wait].
+//
+// It needs Linux 5.11 or later (CLONE_PIDFD, waitid(P_PIDFD) on a
+// nonblocking pidfd, close_range(CLOSE_RANGE_CLOEXEC)) on amd64 (vfork) or
+// another 64-bit architecture (plain fork); 32-bit builds are refused.
 //
 // # Why a raw fork
 //
