@@ -221,6 +221,11 @@ func (c *ringCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 		en.PID = pid
 		delete(enc.Fields, "pid")
 	}
+	for k, v := range enc.Fields {
+		if d, ok := v.(time.Duration); ok {
+			enc.Fields[k] = d.String() // not nanoseconds in JSON
+		}
+	}
 	if len(enc.Fields) > 0 {
 		en.Fields = enc.Fields
 	}

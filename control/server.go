@@ -335,6 +335,15 @@ func (s *Server) result(w http.ResponseWriter, r *http.Request, err error, field
 	p, _ := r.Context().Value(peerKey{}).(Peer)
 	fields = append(fields, zap.Int("uid", p.UID))
 	if err != nil {
+		if errors.Is(err, supervisor.ErrNoSuchUnit) {
+			// Not under "unit": a log ring per mistyped name would grow
+			// without bound.
+			for i := range fields {
+				if fields[i].Key == "unit" {
+					fields[i].Key = "requested"
+				}
+			}
+		}
 		s.opts.Logger.Warn("control request failed", append(fields, zap.Error(err))...)
 		code := http.StatusInternalServerError
 		switch {

@@ -6,6 +6,7 @@
 //
 //	sockd run [--config FILE] [--units DIR]... [--user]
 //	sockd verify [--strict] [--json] PATH...
+//	sockd list|status|start|stop|restart|reload|reset-failed|logs [--control PATH] [--json] ...
 //	sockd version
 package main
 
@@ -30,6 +31,14 @@ func commands() []command {
 	return []command{
 		{"run", "run the daemon: bind every socket unit and activate services on demand", Run},
 		{"verify", "check unit files and report problems as file:line: messages", Verify},
+		{"list", "list socket units with their listeners, like systemctl list-sockets", List},
+		{"status", "show units' state, counters and recent log, like systemctl status", Status},
+		{"start", "start units", actionCommand("start")},
+		{"stop", "stop units", actionCommand("stop")},
+		{"restart", "restart units", actionCommand("restart")},
+		{"reload", "re-read every unit file (like SIGHUP)", Reload},
+		{"reset-failed", "clear the failed state of units (all when none named)", ResetFailed},
+		{"logs", "show a unit's recent output and events (-f to follow)", Logs},
 		{"version", "print sockd's version", func([]string, io.Writer, io.Writer) int {
 			fmt.Println("sockd", version)
 			return 0
