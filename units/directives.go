@@ -913,8 +913,9 @@ func parseIntPtr(field func(*builder) **int) parseFunc {
 
 func parseSizeInto(field func(*builder) *uint64) parseFunc {
 	return func(b *builder, e *Entry) error {
+		// 0 means "unset", as in systemd; the kernel caps large values.
 		n, err := ParseSize(e.Value)
-		if err != nil || n == 0 || n > 1<<31-1 {
+		if err != nil {
 			return fmt.Errorf("invalid size, ignoring: %s", e.Value)
 		}
 		*field(b) = n
@@ -985,6 +986,9 @@ func parseUserInto(field func(*builder) *string) parseFunc {
 		}
 		if v != "" && !validUserGroup(v) {
 			return hardError{fmt.Errorf("invalid user/group name or numeric ID: %s", v)}
+		}
+		if v == "nobody" || v == "nogroup" || v == "65534" {
+			b.warn(e, "special user %s configured, this is not safe!", v)
 		}
 		*field(b) = v
 		return nil
