@@ -1,9 +1,11 @@
 package units
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -371,6 +373,25 @@ func TestTemplates(t *testing.T) {
 	if s := set.Service("web@9.service"); s == nil || s.Name != "web@9.service" {
 		t.Errorf("Service(instance) = %v", s)
 	}
+	// Instance runs once per accepted connection, from many goroutines.
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 50; i++ {
+				inst := fmt.Sprintf("%d-%d", g, i)
+				for _, tpl := range []string{"web@.service", "echo@.service"} {
+					s, err := set.Instance(tpl, inst)
+					if err != nil || !strings.Contains(s.Name, inst) {
+						t.Errorf("Instance(%s, %s) = %v, %v", tpl, inst, s, err)
+						return
+					}
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
 }
 
 func BenchmarkInstance(b *testing.B) {
