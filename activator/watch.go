@@ -79,6 +79,12 @@ func (p *Poller) Rearm(fd int, token uint64) error {
 	return p.ctl(unix.EPOLL_CTL_MOD, fd, token, unix.EPOLLIN|unix.EPOLLONESHOT)
 }
 
+// WatchHangup watches fd only for EPOLLHUP/EPOLLERR, once (stored fds
+// that are dropped when their peer goes away).
+func (p *Poller) WatchHangup(fd int, token uint64) error {
+	return p.ctl(unix.EPOLL_CTL_ADD, fd, token, unix.EPOLLONESHOT)
+}
+
 // Disarm keeps fd registered but silent until Rearm (an fd left to a
 // running service, or paused).
 func (p *Poller) Disarm(fd int, token uint64) error {

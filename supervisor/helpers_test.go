@@ -8,15 +8,18 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/activation"
+	"github.com/coreos/go-systemd/v22/daemon"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
@@ -36,6 +39,9 @@ var helpers = map[string]func(args []string){
 	"conn-report":  helperConnReport,
 	"hold":         helperHold,
 	"ignore-term":  helperIgnoreTerm,
+	"notify":       helperNotify,
+	"notify-child": helperNotifyChild,
+	"fdstore":      helperFDStore,
 }
 
 var usedHelpers sync.Map
@@ -334,6 +340,17 @@ func (h *harness) mainPID(name string) int {
 	return pid
 }
 
+// statusText returns a service's STATUS= text.
+func (h *harness) statusText(name string) string {
+	var text string
+	h.sup.call(h.t.Context(), func() {
+		if sv := h.sup.services[name]; sv != nil {
+			text = sv.statusText
+		}
+	})
+	return text
+}
+
 func (h *harness) socket(name string) SocketStatus {
 	h.t.Helper()
 	for _, s := range h.status().Sockets {
@@ -385,4 +402,67 @@ func readReport(t *testing.T, r io.Reader) Report {
 		t.Fatalf("reading report: %v", err)
 	}
 	return rep
+}
+
+// helperNotify waits HELPER_DELAY_MS, then sends STATUS= and READY=1 with
+// go-systemd's daemon package; with HELPER_WATCHDOG=1 it then pings the
+// watchdog HELPER_PINGS times and stops pinging.
+func helperNotify([]string) {
+	time.Sleep(time.Duration(envInt("HELPER_DELAY_MS", 0)) * time.Millisecond)
+	daemon.SdNotify(false, "STATUS=warming up")
+	daemon.SdNotify(false, daemon.SdNotifyReady+"\nSTATUS=serving")
+	for i := 0; i < envInt("HELPER_PINGS", 0); i++ {
+		time.Sleep(50 * time.Millisecond)
+		daemon.SdNotify(false, daemon.SdNotifyWatchdog)
+	}
+	time.Sleep(time.Minute)
+}
+
+// helperNotifyChild has a child process (not the main one) send READY=1.
+func helperNotifyChild([]string) {
+	exe, _ := os.Executable()
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), "SOCKD_TEST_HELPER=notify", "HELPER_DELAY_MS=0")
+	cmd.Start()
+	time.Sleep(time.Minute)
+}
+
+// helperFDStore: with no stored fd it accepts one connection on its
+// listener, parks it in sockd's fd store (FDSTORE=1, FDNAME=conn) and
+// exits 1; started again, it finds the connection among its fds by name
+// and answers on it.
+func helperFDStore([]string) {
+	files := activation.Files(true)
+	for _, f := range files {
+		if f.Name() == "conn" {
+			fmt.Fprintf(f, "survived restart, pid %d\n", os.Getpid())
+			f.Close()
+			time.Sleep(time.Minute)
+			return
+		}
+	}
+	l, err := net.FileListener(files[0])
+	if err != nil {
+		os.Exit(6)
+	}
+	c, err := l.Accept()
+	if err != nil {
+		os.Exit(7)
+	}
+	raw, _ := c.(*net.UnixConn).File()
+	// sd_pid_notify_with_fds, by hand: one datagram with SCM_RIGHTS.
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		os.Exit(8)
+	}
+	name := os.Getenv("NOTIFY_SOCKET")
+	if strings.HasPrefix(name, "@") {
+		name = "\x00" + name[1:]
+	}
+	rights := syscall.UnixRights(int(raw.Fd()))
+	if err := syscall.Sendmsg(fd, []byte("FDSTORE=1\nFDNAME=conn"), rights, &syscall.SockaddrUnix{Name: name}, 0); err != nil {
+		fmt.Fprintln(os.Stderr, "fdstore send:", err)
+		os.Exit(9)
+	}
+	os.Exit(1)
 }

@@ -110,7 +110,12 @@ type serviceUnit struct {
 	timer        *time.Timer // the current phase's timeout
 	restartTimer *time.Timer
 	gen          uint64 // bumped on every phase change; stale timers check it
-	stopping     bool   // an explicit stop: no restart
+	runGen       uint64 // bumped on every start; stale watchdog timers check it
+
+	watchdogSec   time.Duration // WatchdogSec=, or WATCHDOG_USEC= from the service
+	watchdogTimer *time.Timer
+	fdStore       []*storedFD
+	stopping      bool // an explicit stop: no restart
 	// restartAfterStop starts the service again once a stop requested
 	// with RestartUnit is complete.
 	restartAfterStop bool
@@ -231,6 +236,8 @@ func (s *Supervisor) startService(sv *serviceUnit, trigger *socketUnit, why stri
 		return
 	}
 	sv.stopping, sv.started, sv.hasMainExit = false, false, false
+	sv.runGen++
+	sv.watchdogSec = sv.u.WatchdogSec
 	sv.result, sv.cmdIndex, sv.statusText = ResultSuccess, 0, ""
 	sv.trigger = ""
 	if trigger != nil {
@@ -353,6 +360,7 @@ func (s *Supervisor) enterStart(sv *serviceUnit) {
 		return
 	}
 	sv.mainPID, sv.pgid = pid, pid
+	s.armWatchdog(sv)
 	switch sv.u.Type {
 	case units.TypeNotify, units.TypeNotifyReload, units.TypeForking, units.TypeOneshot:
 		// Started on READY=1, on the parent's exit, or on exit.
@@ -634,6 +642,14 @@ func (s *Supervisor) enterDead(sv *serviceUnit) {
 		s.setPhase(sv, phFailed)
 	}
 	sv.pgid = 0
+	if sv.watchdogTimer != nil {
+		sv.watchdogTimer.Stop()
+		sv.watchdogTimer = nil
+	}
+	if !(sv.restartAfterStop && !s.stopping) && (sv.stopping || s.stopping || !s.shouldRestart(sv)) {
+		// No restart pending: the fd store goes (FileDescriptorStorePreserve=).
+		s.fdStoreRelease(sv, s.stopping)
+	}
 	if sv.restartAfterStop && !s.stopping {
 		sv.restartAfterStop = false
 		s.serviceGone(sv)

@@ -194,6 +194,10 @@ func (s *Supervisor) disarm(su *socketUnit) {
 
 // onEvent handles readiness of a listener.
 func (s *Supervisor) onEvent(ev activator.Event) {
+	if ref, ok := s.stored[ev.Token]; ok {
+		s.storedHangup(ref)
+		return
+	}
 	l := s.listeners[ev.Token]
 	if l == nil || s.stopping {
 		return

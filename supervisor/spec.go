@@ -77,6 +77,13 @@ func (s *Supervisor) spec(sv *serviceUnit, cmd *units.Command, role procRole) (*
 	}
 	if role == roleControl {
 		sp.Files, sp.Names, sp.ListenEnv = nil, nil, false
+	} else if len(sv.fdStore) > 0 && x.StandardInput.Kind != units.StdioSocket {
+		// The fd store comes back after the sockets, named by FDNAME=.
+		for _, e := range sv.fdStore {
+			sp.Files = append(sp.Files, e.fd)
+			sp.Names = append(sp.Names, e.name)
+		}
+		sp.ListenEnv = true
 	}
 	var err error
 	if sp.Stdin, err = stdinFor(x, sockFD); err != nil {
@@ -157,6 +164,7 @@ func (s *Supervisor) environment(sv *serviceUnit, cred *spawner.Credential, role
 	if role == roleControl {
 		lists = append(lists, controlEnv(sv))
 	}
+	lists = append(lists, s.notifyEnv(sv, role))
 	return spawner.BaseEnv(cred, lists...), nil
 }
 

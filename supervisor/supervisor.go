@@ -17,6 +17,7 @@ import (
 
 	"github.com/sockd/sockd/activator"
 	"github.com/sockd/sockd/config"
+	"github.com/sockd/sockd/notify"
 	"github.com/sockd/sockd/spawner"
 	"github.com/sockd/sockd/units"
 )
@@ -32,6 +33,9 @@ type Options struct {
 	OnReady func()
 	// OnSpawn, if not nil, is told how long each process start took.
 	OnSpawn SpawnObserver
+	// NotifySocket is the path of the sd_notify socket services get in
+	// $NOTIFY_SOCKET; "" means a private name in the abstract namespace.
+	NotifySocket string
 	// Subreaper makes sockd reap orphans of forking services. Only the
 	// daemon sets it: it reaps every child, so nothing else in the process
 	// may wait for children.
@@ -55,6 +59,11 @@ type Supervisor struct {
 	// reused, so a late event for a closed listener is recognised.
 	listeners map[uint64]*listener
 	nextToken uint64
+
+	// stored maps the poller tokens of fd-store entries to them.
+	stored map[uint64]storeRef
+	// notifyAddr is the NOTIFY_SOCKET given to services ("" if none).
+	notifyAddr string
 
 	events chan activator.Event
 	poller *activator.Poller
@@ -82,6 +91,7 @@ func New(opts Options) (*Supervisor, error) {
 		byName:    map[string]*socketUnit{},
 		services:  map[string]*serviceUnit{},
 		listeners: map[uint64]*listener{},
+		stored:    map[uint64]storeRef{},
 		events:    make(chan activator.Event, 256),
 		procs:     map[int]*proc{},
 		calls:     make(chan func(), 64),
@@ -119,6 +129,21 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		sp.Close()
 	}()
 
+	nl, err := notify.Listen(s.opts.NotifySocket, notify.WithLogger(s.log))
+	if err != nil && s.opts.NotifySocket != "" {
+		s.log.Warn("notify socket, using the abstract namespace instead", zap.Error(err))
+		nl, err = notify.Listen("", notify.WithLogger(s.log))
+	}
+	if err != nil {
+		return fmt.Errorf("notify socket: %w", err)
+	}
+	// Unbuffered, so that a BARRIER=1 is answered only once every earlier
+	// message has been taken (see notify.Listener.Run).
+	notes := make(chan notify.Message)
+	s.notifyAddr = nl.Addr()
+	go nl.Run(notes)
+	defer nl.Close()
+
 	poller, err := activator.NewPoller(s.events)
 	if err != nil {
 		return err
@@ -151,6 +176,8 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			s.onEvent(ev)
 		case ex := <-exits:
 			s.onExit(ex)
+		case m := <-notes:
+			s.onNotify(m)
 		case f := <-s.calls:
 			f()
 		}

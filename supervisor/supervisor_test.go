@@ -599,3 +599,64 @@ func TestBrokenUnitDoesNotStopOthers(t *testing.T) {
 		t.Errorf("bad.socket (no Listen*=) was loaded")
 	}
 }
+
+// DeferAcceptSec= works end to end: a client that connects and sends
+// nothing starts no process; once it sends, the instance starts.
+func TestDeferAccept(t *testing.T) {
+	port := freePort(t, "tcp")
+	h := newHarness(t, map[string]string{
+		"d.socket":   fmt.Sprintf("[Socket]\nListenStream=127.0.0.1:%d\nAccept=yes\nDeferAcceptSec=30\n", port),
+		"d@.service": "[Service]\nExecStart=/bin/cat\nStandardInput=socket\n",
+	})
+	idle, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	talk, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer talk.Close()
+	fmt.Fprintln(talk, "data")
+	talk.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if line, err := bufio.NewReader(talk).ReadString('\n'); err != nil || line != "data\n" {
+		t.Fatalf("talking client: %q %v", line, err)
+	}
+	// The silent client was never accepted: exactly one instance ran.
+	if st := h.socket("d.socket"); st.Accepted != 1 {
+		t.Errorf("accepted %d connections, want 1 (the silent one must wait)", st.Accepted)
+	}
+}
+
+// MaxConnectionsPerSource= counts per peer uid for AF_UNIX (systemd v256+):
+// past the limit a connection from the same source is closed at once.
+func TestMaxConnectionsPerSource(t *testing.T) {
+	h := newHarness(t, map[string]string{
+		"ps.socket": "[Socket]\nListenStream=@TMP@/ps.sock\nAccept=yes\nMaxConnectionsPerSource=1\n",
+		"ps@.service": `[Service]
+ExecStart=@HELPER@
+Environment=SOCKD_TEST_HELPER=hold
+StandardInput=socket
+`,
+	})
+	path := filepath.Join(h.tmp, "ps.sock")
+	first, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	h.waitFor("first instance", func() bool { return h.socket("ps.socket").Connections == 1 })
+	second, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := second.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("second connection from the same uid: %v, want EOF", err)
+	}
+	second.Close()
+	if st := h.socket("ps.socket"); st.Refused != 1 {
+		t.Errorf("refused = %d", st.Refused)
+	}
+}
