@@ -169,15 +169,6 @@ func (s *Supervisor) stopService(sv *serviceUnit, restart bool) {
 	s.enterStop(sv)
 }
 
-func (s *Supervisor) hasProcs(sv *serviceUnit) bool {
-	for _, p := range s.procs {
-		if p.sv == sv {
-			return true
-		}
-	}
-	return false
-}
-
 func (s *Supervisor) resetFailed(names []string) error {
 	match := func(n string) bool {
 		if len(names) == 0 {

@@ -124,7 +124,7 @@ func (s *Supervisor) onNotify(m notify.Message) {
 		s.armWatchdog(sv)
 	}
 	if d, ok := m.WatchdogUsec(); ok {
-		sv.watchdogSec = d
+		sv.watchdogTimeout = d
 		s.armWatchdog(sv)
 	}
 	if m.WatchdogTrigger() {
@@ -172,7 +172,7 @@ func (s *Supervisor) armWatchdog(sv *serviceUnit) {
 		sv.watchdogTimer.Stop()
 		sv.watchdogTimer = nil
 	}
-	d := sv.watchdogSec
+	d := sv.watchdogTimeout
 	if d <= 0 || d == units.Infinity || !sv.active() || sv.phase >= phStop {
 		return
 	}
@@ -191,7 +191,7 @@ func (s *Supervisor) watchdogExpired(sv *serviceUnit) {
 	if !sv.active() || sv.phase >= phStop {
 		return
 	}
-	s.log.Error("watchdog timeout, killing", zap.String("unit", sv.u.Name), zap.Int("pid", sv.mainPID), zap.Duration("timeout", sv.watchdogSec))
+	s.log.Error("watchdog timeout, killing", zap.String("unit", sv.u.Name), zap.Int("pid", sv.mainPID), zap.Duration("timeout", sv.watchdogTimeout))
 	sv.fail(ResultWatchdog)
 	if sv.mainPID != 0 {
 		syscall.Kill(sv.mainPID, syscall.SIGABRT)

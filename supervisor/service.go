@@ -112,10 +112,10 @@ type serviceUnit struct {
 	gen          uint64 // bumped on every phase change; stale timers check it
 	runGen       uint64 // bumped on every start; stale watchdog timers check it
 
-	watchdogSec   time.Duration // WatchdogSec=, or WATCHDOG_USEC= from the service
-	watchdogTimer *time.Timer
-	fdStore       []*storedFD
-	stopping      bool // an explicit stop: no restart
+	watchdogTimeout time.Duration // WatchdogSec=, or WATCHDOG_USEC= from the service
+	watchdogTimer   *time.Timer
+	fdStore         []*storedFD
+	stopping        bool // an explicit stop: no restart
 	// restartAfterStop starts the service again once a stop requested
 	// with RestartUnit is complete.
 	restartAfterStop bool
@@ -152,18 +152,6 @@ func (s *Supervisor) setPhase(sv *serviceUnit, p phase) {
 				zap.String("to", string(sv.state)), zap.String("sub", p.String()))
 		}
 	}
-}
-
-// setServiceState is kept for states reached without a phase machine
-// (reset-failed, refusals).
-func (s *Supervisor) setServiceState(sv *serviceUnit, st ServiceState, result string) {
-	switch st {
-	case ServiceFailed:
-		s.setPhase(sv, phFailed)
-	case ServiceInactive:
-		s.setPhase(sv, phDead)
-	}
-	sv.result = result
 }
 
 // armTimeout runs f after d unless sv changes phase first. A zero or
@@ -237,7 +225,7 @@ func (s *Supervisor) startService(sv *serviceUnit, trigger *socketUnit, why stri
 	}
 	sv.stopping, sv.started, sv.hasMainExit = false, false, false
 	sv.runGen++
-	sv.watchdogSec = sv.u.WatchdogSec
+	sv.watchdogTimeout = sv.u.WatchdogSec
 	sv.result, sv.cmdIndex, sv.statusText = ResultSuccess, 0, ""
 	sv.trigger = ""
 	if trigger != nil {
