@@ -130,3 +130,45 @@ func zoneName(id uint32) string {
 	}
 	return strconv.FormatUint(uint64(id), 10)
 }
+
+// Flush discards what is queued on a listener (FlushPending=): pending
+// connections are accepted and closed, datagrams and FIFO data are read
+// and dropped, until nothing is left. sockType is the BoundListener's
+// (0 for FIFOs and special files). The fd may have been made blocking by
+// the service it was passed to (O_NONBLOCK is shared), so readiness is
+// checked with a zero-timeout poll before every read or accept.
+func Flush(fd, sockType int) {
+	ready := func() bool {
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(pfd, 0)
+		return err == nil && n > 0 && pfd[0].Revents&unix.POLLIN != 0
+	}
+	if sockType == unix.SOCK_STREAM || sockType == unix.SOCK_SEQPACKET {
+		for ready() {
+			nfd, _, err := unix.Accept4(fd, unix.SOCK_CLOEXEC)
+			if err == unix.EINTR || err == unix.ECONNABORTED {
+				continue
+			}
+			if err != nil {
+				return
+			}
+			unix.Close(nfd)
+		}
+	}
+	buf := make([]byte, 64<<10)
+	for ready() {
+		var n int
+		var err error
+		if sockType == 0 {
+			n, err = unix.Read(fd, buf)
+		} else {
+			n, _, err = unix.Recvfrom(fd, buf, unix.MSG_DONTWAIT)
+		}
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || (n == 0 && sockType == 0) {
+			return
+		}
+	}
+}

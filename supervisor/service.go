@@ -560,8 +560,14 @@ func (s *Supervisor) enterStopSignal(sv *serviceUnit, p phase) {
 	timeout := s.stopTimeout(sv)
 	s.armTimeout(sv, timeout, func() {
 		if !final {
-			s.log.Warn("stop timed out, killing", zap.String("unit", sv.u.Name), zap.Duration("timeout", timeout))
 			sv.fail(ResultTimeout)
+			if !sv.u.SendSIGKILL {
+				// SendSIGKILL=no: leave what remains running.
+				s.log.Warn("stop timed out, SendSIGKILL=no: leaving processes", zap.String("unit", sv.u.Name))
+				s.enterStopPost(sv)
+				return
+			}
+			s.log.Warn("stop timed out, killing", zap.String("unit", sv.u.Name), zap.Duration("timeout", timeout))
 			s.enterStopSignal(sv, phStopSigkill)
 			return
 		}
@@ -684,6 +690,13 @@ func (s *Supervisor) serviceGone(sv *serviceUnit) {
 	}
 	for _, su := range sv.triggers {
 		if su.state == SocketRunning {
+			if su.u.FlushPending && su.bound != nil {
+				// FlushPending=yes: what the service left queued is dropped
+				// instead of triggering it again.
+				for _, bl := range su.bound.Listeners {
+					activator.Flush(bl.FD, bl.SockType)
+				}
+			}
 			s.setSocketState(su, SocketListening, ResultSuccess, "")
 			s.arm(su)
 		}

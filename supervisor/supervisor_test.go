@@ -660,3 +660,93 @@ StandardInput=socket
 		t.Errorf("refused = %d", st.Refused)
 	}
 }
+
+// PollLimit*=: past the burst, polling the fd pauses until the window
+// ends, without failing the socket.
+func TestPollLimitPauses(t *testing.T) {
+	h := newHarness(t, map[string]string{
+		"pl.socket":   "[Socket]\nListenStream=@TMP@/pl.sock\nAccept=yes\nPollLimitIntervalSec=1s\nPollLimitBurst=3\nTriggerLimitIntervalSec=0\n",
+		"pl@.service": "[Service]\nExecStart=/bin/true\nStandardInput=socket\n",
+	})
+	path := filepath.Join(h.tmp, "pl.sock")
+	for i := 0; i < 5; i++ {
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.Copy(io.Discard, c); err != nil { // served, one poll event each
+			t.Errorf("connection %d: %v", i, err)
+		}
+		c.Close()
+	}
+	// The 4th event was over the burst: polling paused for the rest of the
+	// window, then resumed, and every connection was served.
+	if n := h.logs.FilterMessage("poll limit hit, pausing").Len(); n != 1 {
+		t.Errorf("%d poll limit pauses logged, want 1", n)
+	}
+	if st := h.socket("pl.socket"); st.Accepted != 5 || st.State != SocketListening || st.Listen[0].Paused {
+		t.Errorf("after the window: %+v", st)
+	}
+}
+
+// FlushPending=yes: what the service leaves queued is dropped when it
+// exits, instead of starting it again.
+func TestFlushPending(t *testing.T) {
+	h := newHarness(t, map[string]string{
+		"fp.socket": "[Socket]\nListenStream=@TMP@/fp.sock\nFlushPending=yes\n",
+		"fp.service": `[Service]
+ExecStart=@HELPER@
+Environment=SOCKD_TEST_HELPER=exit HELPER_CODE=0
+`,
+	})
+	var conns []net.Conn
+	for i := 0; i < 3; i++ {
+		c, err := net.Dial("unix", filepath.Join(h.tmp, "fp.sock"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+			t.Errorf("queued connection: %v, want EOF (flushed)", err)
+		}
+		c.Close()
+	}
+	if st := h.socket("fp.socket"); st.Activations != 1 || st.State != SocketListening {
+		t.Errorf("status %+v, want one activation and listening", st)
+	}
+}
+
+// EnvironmentFile= (read at every start; "-" optional) and Environment=;
+// the file wins; Sockets= passes another socket's fds too.
+func TestEnvironmentFileAndSockets(t *testing.T) {
+	h := newHarness(t, map[string]string{
+		"e.socket":     "[Socket]\nListenStream=@TMP@/e.sock\nFileDescriptorName=main\n",
+		"extra.socket": "[Socket]\nListenStream=@TMP@/extra.sock\nFileDescriptorName=extra\nService=other.service\n",
+		"other.service": "[Service]\nExecStart=/bin/true\n",
+		"e.service": `[Service]
+ExecStart=@HELPER@
+Sockets=extra.socket
+Environment=SOCKD_TEST_HELPER=report A=from-unit B=from-unit
+EnvironmentFile=@TMP@/env
+EnvironmentFile=-@TMP@/missing
+`,
+	})
+	os.WriteFile(filepath.Join(h.tmp, "env"), []byte("# comment\nB=from-file\nC=\"quoted value\"\n"), 0o644)
+	c, err := net.Dial("unix", filepath.Join(h.tmp, "e.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	rep := readReport(t, c)
+	if rep.Env["A"] != "from-unit" || rep.Env["B"] != "from-file" || rep.Env["C"] != "quoted value" {
+		t.Errorf("env A=%q B=%q C=%q", rep.Env["A"], rep.Env["B"], rep.Env["C"])
+	}
+	if rep.Env["LISTEN_FDNAMES"] != "main:extra" || rep.Listeners != 2 {
+		t.Errorf("LISTEN_FDNAMES=%q listeners=%d", rep.Env["LISTEN_FDNAMES"], rep.Listeners)
+	}
+}

@@ -363,7 +363,10 @@ func newDirectiveTable() directiveTable {
 		b.triggerBurstSet = true
 		return parseIntInto(func(b *builder) *int { return &b.sock.TriggerLimitBurst }, 0)(b, e)
 	})
-	add("Socket", "PollLimitIntervalSec", P, "window of the per-fd poll rate limit (default 2s, v255)", parseSpanInto(func(b *builder) *time.Duration { return &b.sock.PollLimitInterval }))
+	add("Socket", "PollLimitIntervalSec", P, "window of the per-fd poll rate limit (default 2s, v255)", func(b *builder, e *Entry) error {
+		b.pollIntervalSet = true
+		return parseSpanInto(func(b *builder) *time.Duration { return &b.sock.PollLimitInterval })(b, e)
+	})
 	add("Socket", "PollLimitBurst", P, "poll events per window before pausing (default 15, 150 with Accept=yes, v255)", func(b *builder, e *Entry) error {
 		b.pollBurstSet = true
 		return parseIntInto(func(b *builder) *int { return &b.sock.PollLimitBurst }, 0)(b, e)
@@ -735,6 +738,7 @@ func newDirectiveTable() directiveTable {
 		}
 		add(sec, name, st, sum, nil)
 	}
+	t.markSupported()
 	return t
 }
 

@@ -461,7 +461,7 @@ type builder struct {
 	diags   Diagnostics
 	sectPos Pos // the first [Socket]/[Service] header, for unit-level messages
 
-	typeSet, triggerBurstSet, pollBurstSet                               bool
+	typeSet, triggerBurstSet, pollBurstSet, pollIntervalSet              bool
 	maxConnPos, deferAcceptPos, symlinksPos, servicePos, deferTriggerPos Pos
 	missingPrograms                                                      []missingProgram
 }
@@ -638,11 +638,16 @@ func buildSocket(name string, srcs []source, table directiveTable, spec *Specifi
 			s.TriggerLimitBurst = 200
 		}
 	}
+	// Unset poll limits follow the trigger limit, at 3/4 of its burst, as
+	// systemd's socket_add_extras explains them: the defaults are systemd's
+	// (2s, 15 or 150), and a unit that switches the trigger limit off or
+	// raises it is not throttled by a poll limit it never set. (systemd
+	// v255+ keeps 2s/150 regardless; see docs/differences.md.)
 	if !b.pollBurstSet {
-		s.PollLimitBurst = 15
-		if s.Accept {
-			s.PollLimitBurst = 150
-		}
+		s.PollLimitBurst = s.TriggerLimitBurst * 3 / 4
+	}
+	if !b.pollIntervalSet {
+		s.PollLimitInterval = s.TriggerLimitInterval
 	}
 	if s.FileDescriptorName == "" {
 		s.FileDescriptorName = name
