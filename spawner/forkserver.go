@@ -98,8 +98,7 @@ func (s *Spawner) startForkServer() (*forkServer, error) {
 		return nil, err
 	}
 	fs := &forkServer{fd: pair[0], buf: make([]byte, 0, 4096)}
-	fs.proc = s.track("(fork server)", pid, pidfd)
-	fs.proc.internal = true
+	fs.proc = s.track("(fork server)", pid, pidfd, true)
 
 	// Handshake: a program that does not call MaybeRunHelper would run its
 	// normal main instead; don't wait for it for long.

@@ -267,7 +267,7 @@ func (s *Spawner) Start(spec *Spec) (*Process, error) {
 		return fail(stepNames[step], errno)
 	}
 
-	proc := s.track(spec.Unit, pid, pidfd)
+	proc := s.track(spec.Unit, pid, pidfd, false)
 	if s.subreaper {
 		s.spawnMu.RUnlock()
 	}
@@ -279,8 +279,8 @@ func (s *Spawner) Start(spec *Spec) (*Process, error) {
 }
 
 // track registers a started child and starts its watcher.
-func (s *Spawner) track(unit string, pid, pidfd int) *Process {
-	proc := &Process{Unit: unit, Pid: pid, Pgid: pid, done: make(chan struct{})}
+func (s *Spawner) track(unit string, pid, pidfd int, internal bool) *Process {
+	proc := &Process{Unit: unit, Pid: pid, Pgid: pid, done: make(chan struct{}), internal: internal}
 	// A nonblocking pidfd registers with the runtime poller; waitid on it
 	// then returns EAGAIN instead of blocking.
 	if err := unix.SetNonblock(int(pidfd), true); err != nil {
