@@ -75,7 +75,6 @@ func newSocketUnit(u *units.Socket) *socketUnit {
 		u:         u,
 		state:     SocketDead,
 		trigger:   rateLimit{interval: u.TriggerLimitInterval, burst: u.TriggerLimitBurst},
-		perSource: map[string]int{},
 		refuseLog: rateLimit{interval: 10 * time.Second, burst: 5},
 	}
 }
@@ -324,6 +323,9 @@ func (s *Supervisor) handleConn(su *socketUnit, c activator.Conn) {
 	sv := &serviceUnit{u: inst, state: ServiceInactive, instanceOf: su, conn: &c, source: src}
 	su.nConnections++
 	if src != "" {
+		if su.perSource == nil {
+			su.perSource = map[string]int{}
+		}
 		su.perSource[src]++
 	}
 	su.nActivations++

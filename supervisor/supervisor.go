@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"go.uber.org/zap"
@@ -156,16 +157,24 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	if err != nil {
 		s.log.Warn("cannot raise the open files limit", zap.Error(err))
 	}
+	t0 := time.Now()
 	s.load()
+	tLoad := time.Since(t0)
 	if err := activator.CheckNoFileLimit(cur, activator.CountFDs(s.set.Sockets)); err != nil {
 		s.log.Warn("open files limit", zap.Error(err), zap.Uint64("soft", cur), zap.Uint64("hard", max))
 	}
 	s.startSockets()
+	tBind := time.Since(t0) - tLoad
+	// Loading thousands of units leaves garbage behind; hand it back to the
+	// OS now rather than whenever the scavenger gets to it, since sockd may
+	// then sit idle for days.
+	debug.FreeOSMemory()
 	s.ready = true
 	if s.opts.OnReady != nil {
 		s.opts.OnReady()
 	}
-	s.log.Info("sockd ready", zap.Int("sockets", len(s.sockets)), zap.Int("listening", s.countListening()))
+	s.log.Info("sockd ready", zap.Int("sockets", len(s.sockets)), zap.Int("listening", s.countListening()),
+		zap.Duration("load", tLoad), zap.Duration("bind", tBind))
 
 	for {
 		select {
