@@ -14,7 +14,9 @@ import (
 // and RestartForceExitStatus=.
 func TestRestartTable(t *testing.T) {
 	code := func(c int) spawner.Exit { return spawner.Exit{Code: c} }
-	sig := func(s syscall.Signal, core bool) spawner.Exit { return spawner.Exit{Code: -1, Signal: s, CoreDumped: core} }
+	sig := func(s syscall.Signal, core bool) spawner.Exit {
+		return spawner.Exit{Code: -1, Signal: s, CoreDumped: core}
+	}
 	policies := []units.RestartPolicy{units.RestartNo, units.RestartAlways, units.RestartOnSuccess,
 		units.RestartOnFailure, units.RestartOnAbnormal, units.RestartOnAbort, units.RestartOnWatchdog}
 	tests := []struct {

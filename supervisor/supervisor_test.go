@@ -724,8 +724,8 @@ Environment=SOCKD_TEST_HELPER=exit HELPER_CODE=0
 // the file wins; Sockets= passes another socket's fds too.
 func TestEnvironmentFileAndSockets(t *testing.T) {
 	h := newHarness(t, map[string]string{
-		"e.socket":     "[Socket]\nListenStream=@TMP@/e.sock\nFileDescriptorName=main\n",
-		"extra.socket": "[Socket]\nListenStream=@TMP@/extra.sock\nFileDescriptorName=extra\nService=other.service\n",
+		"e.socket":      "[Socket]\nListenStream=@TMP@/e.sock\nFileDescriptorName=main\n",
+		"extra.socket":  "[Socket]\nListenStream=@TMP@/extra.sock\nFileDescriptorName=extra\nService=other.service\n",
 		"other.service": "[Service]\nExecStart=/bin/true\n",
 		"e.service": `[Service]
 ExecStart=@HELPER@
