@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/coreos/go-systemd/v22/daemon"
@@ -46,6 +47,13 @@ func Run(args []string, stdout, stderr io.Writer) int {
 			return 0
 		}
 		return 2
+	}
+	for i, d := range unitDirs {
+		// Absolute, as on systemd's search path, so that %y/%Y expand to
+		// absolute paths whatever the working directory.
+		if abs, err := filepath.Abs(d); err == nil {
+			unitDirs[i] = abs
+		}
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "sockd run: unexpected argument %q\n", fs.Arg(0))

@@ -65,6 +65,11 @@ func Verify(args []string, stdout, stderr io.Writer) int {
 	selected := map[string]bool{} // unit names to report on
 	allIn := map[string]bool{}    // directories whose units are all checked
 	for _, p := range fs.Args() {
+		// Unit paths are absolute, as on systemd's search path: %y/%Y and
+		// relative references resolve the same from any directory.
+		if abs, err := filepath.Abs(p); err == nil {
+			p = abs
+		}
 		st, err := os.Stat(p)
 		if err != nil {
 			fmt.Fprintf(stderr, "sockd verify: %v\n", err)
