@@ -39,6 +39,7 @@ func commands() []command {
 		{"reload", "re-read every unit file (like SIGHUP)", Reload},
 		{"reset-failed", "clear the failed state of units (all when none named)", ResetFailed},
 		{"logs", "show a unit's recent output and events (-f to follow)", Logs},
+		{"activate", "listen on sockets and start a command on connection, like systemd-socket-activate", Activate},
 		{"version", "print sockd's version", func([]string, io.Writer, io.Writer) int {
 			fmt.Println("sockd", version)
 			return 0
