@@ -233,7 +233,7 @@ func envInt(k string, def int) int {
 
 // harness runs an in-process supervisor on a unit directory.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string // unit directory
 	tmp    string // short scratch directory for sockets
 	sup    *Supervisor
@@ -245,7 +245,7 @@ type harness struct {
 // newHarness writes units (name → text; "@HELPER@" is replaced by this
 // test binary's path, "@TMP@" by a short scratch directory) and starts a
 // supervisor on them.
-func newHarness(t *testing.T, unitFiles map[string]string) *harness {
+func newHarness(t testing.TB, unitFiles map[string]string) *harness {
 	t.Helper()
 	tmp, err := os.MkdirTemp("", "sd")
 	if err != nil {
