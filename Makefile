@@ -53,12 +53,19 @@ fuzz:
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# DESTDIR stages the tree (packaging, tests); the unit file is rewritten
+# to run the binary from BINDIR and read the config from SYSCONFDIR. An
+# existing sockd.toml is never overwritten.
 install: build
 	install -D -m 0755 bin/sockd $(DESTDIR)$(BINDIR)/sockd
-	install -D -m 0644 contrib/systemd/sockd.service $(DESTDIR)$(UNITDIR)/sockd.service
+	install -d -m 0755 $(DESTDIR)$(UNITDIR)
+	sed -e 's|/usr/local/bin/sockd|$(BINDIR)/sockd|' -e 's|/etc/sockd/|$(SYSCONFDIR)/sockd/|' \
+	  contrib/systemd/sockd.service > $(DESTDIR)$(UNITDIR)/sockd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/sockd.service
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/sockd/units
 	[ -e $(DESTDIR)$(SYSCONFDIR)/sockd/sockd.toml ] || install -D -m 0644 contrib/sockd.toml $(DESTDIR)$(SYSCONFDIR)/sockd/sockd.toml
 
+# Keeps sockd.toml and the unit directory: they are the administrator's.
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/sockd $(DESTDIR)$(UNITDIR)/sockd.service
 
