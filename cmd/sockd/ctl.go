@@ -234,10 +234,10 @@ func bullet(u control.Unit) string {
 
 // activeLine is systemctl's "Active:" value.
 func activeLine(u control.Unit, now time.Time) string {
-	var state, sub, result string
+	var state, sub string
 	var since time.Time
 	if s := u.Socket; s != nil {
-		since, result = s.Since, s.Result
+		since = s.Since
 		switch s.State {
 		case "listening", "running", "paused":
 			state, sub = "active", s.State
@@ -247,7 +247,7 @@ func activeLine(u control.Unit, now time.Time) string {
 			state, sub = "inactive", "dead"
 		}
 	} else if s := u.Service; s != nil {
-		since, result = s.Since, s.Result
+		since = s.Since
 		switch s.State {
 		case supervisor.ServiceActive:
 			state, sub = "active", "running"
@@ -256,7 +256,7 @@ func activeLine(u control.Unit, now time.Time) string {
 			}
 		case supervisor.ServiceActivating:
 			state, sub = "activating", "start"
-			if result == "auto-restart" {
+			if s.Result == "auto-restart" {
 				sub = "auto-restart"
 			}
 		case supervisor.ServiceDeactivating:
