@@ -208,6 +208,9 @@ func parseSocketAddress(s string) (Address, error) {
 		}
 	}
 
+	if !isPortLike(s) {
+		return parseIPAddressPort(s) // not a bare port: skip making its error
+	}
 	port, err := parseIPPort(s)
 	if err == nil {
 		return Address{Family: FamilyInet6Any, Port: port}, nil
@@ -244,6 +247,20 @@ func parseVsock(s, rest string) (Address, error) {
 		cid = uint32(c)
 	}
 	return Address{Family: FamilyVsock, VsockCID: cid, VsockPort: uint32(port)}, nil
+}
+
+// isPortLike reports whether parseIPPort could accept s or fail it with
+// ErrRange: s is a number for strtoull with base detection (decimal, 0x
+// hex, 0 octal, an optional sign). Addresses ("1.2.3.4:80", "[::]:80")
+// never are, since '.', ':' and '[' are no digits.
+func isPortLike(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' || c == 'x' || c == 'X' || c == '+' || c == '-' || cSpace(c)) {
+			return false
+		}
+	}
+	return true
 }
 
 // parseIPPort is systemd's parse_ip_port: safe_atou16 with base detection,

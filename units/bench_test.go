@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 )
 
@@ -84,4 +85,50 @@ func BenchmarkLex(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		LexBytes(data, "f")
 	}
+}
+
+// writeHelloUnits writes the peer harness's unit set: n Accept=yes sockets
+// hello-N.socket and n template services hello-N@.service.
+func writeHelloUnits(b *testing.B, n int) string {
+	dir := b.TempDir()
+	for i := 1; i <= n; i++ {
+		sock := fmt.Sprintf("[Unit]\nDescription=hello, one process per connection (inetd style)\n\n[Socket]\nListenStream=127.0.0.1:%d\nAccept=yes\n\n[Install]\nWantedBy=sockets.target\n", 20000+i)
+		svc := "[Unit]\nDescription=hello for one connection\n\n[Service]\nExecStart=/usr/local/bin/hello\nStandardInput=socket\nStandardOutput=socket\n"
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("hello-%d.socket", i)), []byte(sock), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("hello-%d@.service", i)), []byte(svc), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// BenchmarkLoadBenchUnits loads the 5,000 sockets + 5,000 templates of the
+// listener benchmark (issue 3) and reports, besides time and allocations,
+// the heap the returned Set keeps alive after a GC ("retained-B").
+func BenchmarkLoadBenchUnits(b *testing.B) {
+	const n = 5000
+	dir := writeHelloUnits(b, n)
+	opts := LoadOptions{LookPath: fakeLookPath, Specifiers: NewSpecifierContext("", false)}
+	var set *Set
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var diags Diagnostics
+		set = nil // the previous Set is garbage while the next one loads
+		set, diags = Load([]string{dir}, opts)
+		if len(set.Sockets) != n || diags.HasErrors() {
+			b.Fatalf("%d sockets loaded, errors: %v", len(set.Sockets), diags.Err())
+		}
+	}
+	b.StopTimer()
+	var with, without runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&with)
+	runtime.KeepAlive(set)
+	set = nil
+	runtime.GC()
+	runtime.ReadMemStats(&without)
+	b.ReportMetric(float64(int64(with.HeapAlloc)-int64(without.HeapAlloc)), "retained-B")
 }

@@ -1083,6 +1083,26 @@ func parseExec(field func(*builder) *[]Command) parseFunc {
 	}
 }
 
+// The StandardInput= and StandardOutput=/StandardError= values without
+// and with an argument.
+var (
+	stdioInputKinds = map[string]StdioKind{"null": StdioNull, "socket": StdioSocket, "data": StdioData,
+		"tty": StdioTTY, "tty-force": StdioTTY, "tty-fail": StdioTTY}
+	stdioOutputKinds = map[string]StdioKind{"null": StdioNull, "socket": StdioSocket, "inherit": StdioInherit, "tty": StdioTTY,
+		"journal": StdioJournal, "syslog": StdioJournal, "kmsg": StdioJournal,
+		"journal+console": StdioJournal, "syslog+console": StdioJournal, "kmsg+console": StdioJournal}
+)
+
+type stdioPrefix struct {
+	prefix string
+	kind   StdioKind
+}
+
+var (
+	stdioInputPrefixes  = []stdioPrefix{{"file:", StdioFile}, {"fd:", StdioFD}}
+	stdioOutputPrefixes = []stdioPrefix{{"file:", StdioFile}, {"fd:", StdioFD}, {"append:", StdioAppend}, {"truncate:", StdioTruncate}}
+)
+
 func parseStdio(input bool) parseFunc {
 	return func(b *builder, e *Entry) error {
 		dst := &b.exec.StandardOutput
@@ -1093,29 +1113,16 @@ func parseStdio(input bool) parseFunc {
 			dst = &b.exec.StandardError
 		}
 		v := e.Value
-		simple := map[string]StdioKind{"null": StdioNull, "socket": StdioSocket, "data": StdioData}
+		simple, prefixes := stdioOutputKinds, stdioOutputPrefixes
 		if input {
-			for _, t := range []string{"tty", "tty-force", "tty-fail"} {
-				simple[t] = StdioTTY
-			}
-		} else {
-			simple["inherit"] = StdioInherit
-			simple["tty"] = StdioTTY
-			for _, j := range []string{"journal", "syslog", "kmsg", "journal+console", "syslog+console", "kmsg+console"} {
-				simple[j] = StdioJournal
-			}
-			delete(simple, "data")
+			simple, prefixes = stdioInputKinds, stdioInputPrefixes
 		}
 		if k, ok := simple[v]; ok {
 			*dst = Stdio{Kind: k}
 			return nil
 		}
-		prefixes := map[string]StdioKind{"file:": StdioFile, "fd:": StdioFD}
-		if !input {
-			prefixes["append:"] = StdioAppend
-			prefixes["truncate:"] = StdioTruncate
-		}
-		for p, k := range prefixes {
+		for _, pk := range prefixes {
+			p, k := pk.prefix, pk.kind
 			if rest, ok := strings.CutPrefix(v, p); ok {
 				if k == StdioFD {
 					if rest == "" {

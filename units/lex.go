@@ -1,9 +1,9 @@
 package units
 
 import (
-	"bytes"
 	"fmt"
 	"io"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -65,7 +65,7 @@ type Lexed struct {
 	diagSection []string
 }
 
-var utf8BOM = []byte("\xef\xbb\xbf")
+const utf8BOM = "\xef\xbb\xbf"
 
 // Lex splits a unit file into sections and assignments exactly as systemd's
 // config_parse() (src/shared/conf-parser.c, v252) does:
@@ -85,24 +85,38 @@ var utf8BOM = []byte("\xef\xbb\xbf")
 // syntax problems. It reads all of r.
 func Lex(r io.Reader, file string) *Lexed {
 	data, err := io.ReadAll(r)
-	res := &Lexed{}
 	if err != nil {
+		res := &Lexed{}
 		res.Failed = true
 		res.Diags = append(res.Diags, Diagnostic{Pos: Pos{File: file}, Severity: Error, Msg: fmt.Sprintf("read failed: %v", err)})
 		return res
+	}
+	return lexString(string(data), file)
+}
+
+// LexBytes is Lex over a byte slice.
+func LexBytes(data []byte, file string) *Lexed {
+	return lexString(string(data), file)
+}
+
+// lexString is Lex over a string. The keys, values and section names of
+// the result are substrings of data (except for continued lines): one
+// allocation for the file instead of several per line.
+func lexString(data, file string) *Lexed {
+	res := &Lexed{}
+	// Size the slices from cheap upper bounds (every entry line has a '=',
+	// every header a '['), so that they are allocated once.
+	lines := strings.Count(data, "\n") + 1
+	res.Kinds = make([]LineKind, 0, lines)
+	res.Entries = make([]Entry, 0, min(strings.Count(data, "="), lines))
+	if h := min(strings.Count(data, "["), lines); h > 0 {
+		res.Headers = make([]Header, 0, h)
 	}
 	lexBytes(data, file, res)
 	return res
 }
 
-// LexBytes is Lex over a byte slice.
-func LexBytes(data []byte, file string) *Lexed {
-	res := &Lexed{}
-	lexBytes(data, file, res)
-	return res
-}
-
-func lexBytes(data []byte, file string, res *Lexed) {
+func lexBytes(data string, file string, res *Lexed) {
 	var (
 		cont      []byte // the logical line being continued, nil if none
 		contFirst int
@@ -121,12 +135,12 @@ func lexBytes(data []byte, file string, res *Lexed) {
 	}
 	// parseLine is conf-parser.c's parse_line() for the logical line
 	// first..line; it returns what the line was.
-	parseLine := func(first, line int, l []byte) LineKind {
+	parseLine := func(first, line int, l string) LineKind {
 		l = trimSpace(l)
 		if len(l) == 0 {
 			return LineBlank
 		}
-		if !utf8.Valid(l) {
+		if !utf8.ValidString(l) {
 			diag(Error, line, "line is not valid UTF-8, refusing the file")
 			return LineBad
 		}
@@ -140,7 +154,7 @@ func lexBytes(data []byte, file string, res *Lexed) {
 				diag(Error, line, "bad characters in section header %q", l)
 				return LineBad
 			}
-			section = string(name)
+			section = name
 			inSection = true
 			res.Headers = append(res.Headers, Header{Name: section, Pos: Pos{File: file, Line: line}})
 			return LineHeader
@@ -149,7 +163,7 @@ func lexBytes(data []byte, file string, res *Lexed) {
 			diag(Warning, line, "assignment outside of section, ignoring")
 			return LineIgnored
 		}
-		eq := bytes.IndexByte(l, '=')
+		eq := strings.IndexByte(l, '=')
 		if eq < 0 {
 			sectionDiag(line, "missing '=', ignoring line")
 			return LineIgnored
@@ -160,14 +174,14 @@ func lexBytes(data []byte, file string, res *Lexed) {
 		}
 		res.Entries = append(res.Entries, Entry{
 			Section:   section,
-			Key:       string(trimSpace(l[:eq])),
-			Value:     string(trimSpace(l[eq+1:])),
+			Key:       trimSpace(l[:eq]),
+			Value:     trimSpace(l[eq+1:]),
 			Pos:       Pos{File: file, Line: line},
 			FirstLine: first,
 		})
 		return LineEntry
 	}
-	finish := func(first, line, report int, l []byte) bool {
+	finish := func(first, line, report int, l string) bool {
 		k := parseLine(first, report, l)
 		for i := first; i <= line; i++ {
 			if res.Kinds[i-1] == LineUnknown { // comments inside stay comments
@@ -183,10 +197,10 @@ func lexBytes(data []byte, file string, res *Lexed) {
 
 	line := 0
 	for len(data) > 0 {
-		end := bytes.IndexAny(data, "\n\r\x00")
-		var buf []byte
+		end := strings.IndexAny(data, "\n\r\x00")
+		var buf string
 		if end < 0 {
-			buf, data = data, nil
+			buf, data = data, ""
 		} else {
 			buf = data[:end]
 			data = data[end+eolLength(data[end:]):]
@@ -206,12 +220,12 @@ func lexBytes(data []byte, file string, res *Lexed) {
 			continue
 		}
 		l := buf
-		if !bomSeen && bytes.HasPrefix(l, utf8BOM) {
+		if !bomSeen && strings.HasPrefix(l, utf8BOM) {
 			l = l[len(utf8BOM):]
 			bomSeen = true
 		}
 
-		var p []byte
+		var p string
 		if cont != nil {
 			if len(cont)+len(l) > MaxLineLength {
 				diag(Error, line, "continuation line too long (more than %d bytes), refusing the file", MaxLineLength)
@@ -222,17 +236,20 @@ func lexBytes(data []byte, file string, res *Lexed) {
 				return
 			}
 			cont = append(cont, l...)
-			p = cont
 		} else {
 			p = l
 			contFirst = line
 		}
 
-		if oddTrailingBackslashes(p) {
-			if cont == nil {
-				cont = make([]byte, 0, len(p)+64)
-				cont = append(cont, p...)
+		if cont != nil {
+			if oddTrailingBackslashes(cont) {
+				cont[len(cont)-1] = ' '
+				continue
 			}
+			p = string(cont)
+		} else if oddTrailingBackslashes(p) {
+			cont = make([]byte, 0, len(p)+64)
+			cont = append(cont, p...)
 			cont[len(cont)-1] = ' '
 			continue
 		}
@@ -244,7 +261,7 @@ func lexBytes(data []byte, file string, res *Lexed) {
 	if cont != nil {
 		// A trailing backslash at EOF still ends the value; systemd counts
 		// one more line for it (parse_line(..., ++line, ...) after EOF).
-		finish(contFirst, line, line+1, cont)
+		finish(contFirst, line, line+1, string(cont))
 	}
 }
 
@@ -252,7 +269,7 @@ func lexBytes(data []byte, file string, res *Lexed) {
 // systemd's read_line(): a run of \n, \r and NUL bytes is one line ending
 // as long as no kind repeats and nothing follows a NUL ("\r\n" and "\n\r"
 // are one ending, "\n\n" two).
-func eolLength(p []byte) int {
+func eolLength(p string) int {
 	kind := func(c byte) int {
 		switch c {
 		case '\n':
@@ -278,7 +295,7 @@ func eolLength(p []byte) int {
 
 // oddTrailingBackslashes mirrors config_parse()'s escape scan: the line
 // continues when its last byte is a backslash that is not itself escaped.
-func oddTrailingBackslashes(p []byte) bool {
+func oddTrailingBackslashes[T string | []byte](p T) bool {
 	n := 0
 	for i := len(p) - 1; i >= 0 && p[i] == '\\'; i-- {
 		n++
@@ -289,14 +306,14 @@ func oddTrailingBackslashes(p []byte) bool {
 // isSpace is systemd's WHITESPACE set.
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
-func trimLeftSpace(b []byte) []byte {
+func trimLeftSpace(b string) string {
 	for len(b) > 0 && isSpace(b[0]) {
 		b = b[1:]
 	}
 	return b
 }
 
-func trimSpace(b []byte) []byte {
+func trimSpace(b string) string {
 	b = trimLeftSpace(b)
 	for len(b) > 0 && isSpace(b[len(b)-1]) {
 		b = b[:len(b)-1]
@@ -306,8 +323,8 @@ func trimSpace(b []byte) []byte {
 
 // sectionNameIsSafe is systemd's string_is_safe(): no control characters, no
 // quotes, no backslash.
-func sectionNameIsSafe(b []byte) bool {
-	for _, c := range b {
+func sectionNameIsSafe(b string) bool {
+	for _, c := range []byte(b) {
 		if c < ' ' || c == 0x7f || c == '\\' || c == '"' || c == '\'' {
 			return false
 		}

@@ -52,7 +52,7 @@ func FuzzLex(f *testing.F) {
 			if e.FirstLine <= prev || e.Pos.Line < e.FirstLine || e.Pos.Line > l.Lines+1 {
 				t.Fatalf("entry %+v out of order (previous ended at %d)", e, prev)
 			}
-			if e.Key == "" || bytes.ContainsRune([]byte(e.Key), '=') || len(trimSpace([]byte(e.Key))) != len(e.Key) {
+			if e.Key == "" || bytes.ContainsRune([]byte(e.Key), '=') || len(trimSpace(e.Key)) != len(e.Key) {
 				t.Fatalf("bad key in %+v", e)
 			}
 			for i := e.FirstLine; i <= e.Pos.Line && i <= l.Lines; i++ {

@@ -1,15 +1,21 @@
 package units
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // LoadOptions configures Load.
@@ -72,6 +78,7 @@ const PlaceholderInstance = "internal"
 // the returned Diagnostics, sorted by position.
 func Load(dirs []string, opts LoadOptions) (*Set, Diagnostics) {
 	l := newLoader(opts)
+	l.share = &sharer{strs: map[string]string{}, maps: map[string]map[string][]string{}}
 	l.scan(dirs)
 	return l.load()
 }
@@ -87,6 +94,12 @@ type loader struct {
 	units map[string]string
 	// dropDirs maps a directory to the names of its *.d subdirectories.
 	dropDirs map[string]map[string]bool
+	share    *sharer
+	// anyDropDirs is set when some directory has a *.d subdirectory.
+	anyDropDirs bool
+	// symlinks holds the unit files found as symbolic links: only they
+	// can be masked (a link to /dev/null), so only they need a readlink.
+	symlinks map[string]bool
 }
 
 func newLoader(opts LoadOptions) *loader {
@@ -102,6 +115,7 @@ func newLoader(opts LoadOptions) *loader {
 		spec:     opts.Specifiers,
 		units:    map[string]string{},
 		dropDirs: map[string]map[string]bool{},
+		symlinks: map[string]bool{},
 	}
 }
 
@@ -133,6 +147,7 @@ func (l *loader) scan(dirs []string) {
 			if strings.HasSuffix(name, ".d") {
 				if st, err := os.Stat(path); err == nil && st.IsDir() {
 					dd[strings.TrimSuffix(name, ".d")] = true
+					l.anyDropDirs = true
 				}
 				continue
 			}
@@ -148,6 +163,9 @@ func (l *loader) scan(dirs []string) {
 				continue // overridden by an earlier directory
 			}
 			l.units[name] = path
+			if ent.Type()&fs.ModeSymlink != 0 {
+				l.symlinks[path] = true
+			}
 		}
 	}
 }
@@ -174,7 +192,14 @@ func dropInNames(name string) []string {
 // and, within one directory, from the most specific name to the type-wide
 // one (systemd's unit_file_find_dropin_paths).
 func (l *loader) dropIns(name string) []string {
-	seen := map[string]string{}
+	if !l.anyDropDirs {
+		return nil
+	}
+	type dropIn struct {
+		path string
+		link bool
+	}
+	var seen map[string]dropIn
 	for _, dir := range l.dirs {
 		dd := l.dropDirs[dir]
 		for _, n := range dropInNames(name) {
@@ -191,11 +216,17 @@ func (l *loader) dropIns(name string) []string {
 				if !strings.HasSuffix(f, ".conf") || ent.IsDir() {
 					continue
 				}
+				if seen == nil {
+					seen = map[string]dropIn{}
+				}
 				if _, ok := seen[f]; !ok {
-					seen[f] = filepath.Join(d, f)
+					seen[f] = dropIn{filepath.Join(d, f), ent.Type()&fs.ModeSymlink != 0}
 				}
 			}
 		}
+	}
+	if len(seen) == 0 {
+		return nil
 	}
 	names := make([]string, 0, len(seen))
 	for f := range seen {
@@ -204,10 +235,9 @@ func (l *loader) dropIns(name string) []string {
 	sort.Strings(names)
 	out := make([]string, 0, len(names))
 	for _, f := range names {
-		if isDevNull(seen[f]) {
-			continue // a drop-in masked by a symlink to /dev/null
-		}
-		out = append(out, seen[f])
+		if d := seen[f]; !d.link || !isDevNull(d.path) {
+			out = append(out, d.path)
+		} // else a drop-in masked by a symlink to /dev/null
 	}
 	return out
 }
@@ -220,26 +250,162 @@ func isDevNull(path string) bool {
 // readSources lexes a unit's file and drop-ins. ok is false when the main
 // file cannot be used at all.
 func (l *loader) readSources(name, path string) ([]source, bool) {
-	if isDevNull(path) {
-		l.diags = append(l.diags, Diagnostic{Pos: Pos{File: path}, Severity: Notice, Unit: name, Msg: "unit is masked, skipping"})
-		return nil, false
+	p := l.prepare(name, path)
+	l.diags = append(l.diags, p.diags...)
+	return p.srcs, p.ok
+}
+
+// prepared is what prepare found for one unit.
+type prepared struct {
+	srcs  []source
+	diags Diagnostics
+	ok    bool
+}
+
+// prepare reads and lexes a unit's file and drop-ins. It only reads the
+// loader's scan results, so several units can be prepared concurrently.
+func (l *loader) prepare(name, path string) prepared {
+	var p prepared
+	if l.symlinks[path] && isDevNull(path) {
+		p.diags = append(p.diags, Diagnostic{Pos: Pos{File: path}, Severity: Notice, Unit: name, Msg: "unit is masked, skipping"})
+		return p
 	}
-	srcs := []source{}
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil {
-		l.diags = append(l.diags, Diagnostic{Pos: Pos{File: path}, Severity: Error, Unit: name, Msg: fmt.Sprintf("failed to read unit file: %v", err)})
-		return nil, false
+		p.diags = append(p.diags, Diagnostic{Pos: Pos{File: path}, Severity: Error, Unit: name, Msg: fmt.Sprintf("failed to read unit file: %v", err)})
+		return p
 	}
-	srcs = append(srcs, source{path: path, lex: LexBytes(data, path)})
-	for _, d := range l.dropIns(name) {
-		data, err := os.ReadFile(d)
+	drops := l.dropIns(name)
+	p.srcs = make([]source, 1, 1+len(drops))
+	p.srcs[0] = source{path: path, lex: lexString(data, path)}
+	for _, d := range drops {
+		data, err := readFile(d)
 		if err != nil {
-			l.diags = append(l.diags, Diagnostic{Pos: Pos{File: d}, Severity: Warning, Unit: name, Msg: fmt.Sprintf("failed to read drop-in, ignoring: %v", err)})
+			p.diags = append(p.diags, Diagnostic{Pos: Pos{File: d}, Severity: Warning, Unit: name, Msg: fmt.Sprintf("failed to read drop-in, ignoring: %v", err)})
 			continue
 		}
-		srcs = append(srcs, source{path: d, dropIn: true, lex: LexBytes(data, d)})
+		p.srcs = append(p.srcs, source{path: d, dropIn: true, lex: lexString(data, d)})
 	}
-	return srcs, true
+	p.ok = true
+	return p
+}
+
+// prefetchBatch is how many units a worker of prefetch prepares at a time.
+const prefetchBatch = 64
+
+// prefetch prepares the units names[i] (with paths from l.units) on
+// GOMAXPROCS worker goroutines, a bounded window ahead of the caller, which
+// takes the results in order with next. Reading and lexing are the
+// expensive, independent part of loading; building stays sequential so
+// that diagnostics come out in the same order as a sequential load.
+// next must be called exactly len(names) times.
+func (l *loader) prefetch(names []string) (next func() prepared) {
+	workers := runtime.GOMAXPROCS(0)
+	if workers < 2 || len(names) <= prefetchBatch {
+		i := 0
+		return func() prepared {
+			n := names[i]
+			i++
+			return l.prepare(n, l.units[n])
+		}
+	}
+	nb := (len(names) + prefetchBatch - 1) / prefetchBatch
+	results := make([]prepared, len(names))
+	done := make([]chan struct{}, nb)
+	for b := range done {
+		done[b] = make(chan struct{})
+	}
+	jobs := make(chan int)
+	// window bounds the batches prepared but not yet consumed, and so the
+	// memory held by lexed sources waiting to be built.
+	window := make(chan struct{}, 2*workers)
+	go func() {
+		for b := 0; b < nb; b++ {
+			window <- struct{}{}
+			jobs <- b
+		}
+		close(jobs)
+	}()
+	for w := 0; w < workers; w++ {
+		go func() {
+			for b := range jobs {
+				end := min((b+1)*prefetchBatch, len(names))
+				for i := b * prefetchBatch; i < end; i++ {
+					results[i] = l.prepare(names[i], l.units[names[i]])
+				}
+				close(done[b])
+			}
+		}()
+	}
+	i := 0
+	return func() prepared {
+		b := i / prefetchBatch
+		<-done[b]
+		p := results[i]
+		results[i] = prepared{}
+		i++
+		if i%prefetchBatch == 0 || i == len(names) {
+			<-window
+		}
+		return p
+	}
+}
+
+// readFile reads a whole file with plain system calls: unlike os.ReadFile
+// it does not set up an *os.File (and try to register it with the network
+// poller), and one read usually does, into a buffer of the file's size.
+// The buffer is handed over as a string without a copy.
+func readFile(path string) (string, error) {
+	var fd int
+	var err error
+	for {
+		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return "", &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return "", &fs.PathError{Op: "stat", Path: path, Err: err}
+	}
+	size := 0
+	if st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size > 0 && st.Size < 1<<30 {
+		size = int(st.Size)
+	}
+	// One byte more than the size: a read that returns exactly the size
+	// the file has, into room for more, read everything.
+	n := size + 1
+	if size == 0 {
+		n = 512 // unknown size (empty, or not a regular file)
+	}
+	buf := make([]byte, 0, n)
+	for {
+		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return "", &fs.PathError{Op: "read", Path: path, Err: err}
+		}
+		if n <= 0 {
+			break
+		}
+		buf = buf[:len(buf)+n]
+		if len(buf) == size && size > 0 {
+			break
+		}
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+	}
+	if len(buf) == 0 {
+		return "", nil
+	}
+	return unsafe.String(&buf[0], len(buf)), nil
 }
 
 func (l *loader) load() (*Set, Diagnostics) {
@@ -255,20 +421,35 @@ func (l *loader) load() (*Set, Diagnostics) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-
 	// Services first: sockets are paired with them afterwards.
+	order := make([]string, 0, len(names))
 	for _, name := range names {
-		if !strings.HasSuffix(name, ".service") {
-			continue
+		if strings.HasSuffix(name, ".service") {
+			order = append(order, name)
 		}
-		srcs, ok := l.readSources(name, l.units[name])
+	}
+	nsvc := len(order)
+	for _, name := range names {
+		if strings.HasSuffix(name, ".socket") {
+			order = append(order, name)
+		}
+	}
+	next := l.prefetch(order)
+	take := func() ([]source, bool) {
+		p := next()
+		l.diags = append(l.diags, p.diags...)
+		return p.srcs, p.ok
+	}
+
+	for _, name := range order[:nsvc] {
+		srcs, ok := take()
 		if !ok {
 			continue
 		}
 		kind, _, _, _ := ParseUnitName(name)
 		if kind == NameTemplate {
 			inst, _ := InstanceName(name, PlaceholderInstance)
-			svc, d := buildService(inst, srcs, l.table, l.spec, l.opts.LookPath)
+			svc, d := buildService(inst, srcs, l.table, l.spec, l.opts.LookPath, l.share)
 			for i := range d {
 				d[i].Unit = name
 			}
@@ -287,22 +468,22 @@ func (l *loader) load() (*Set, Diagnostics) {
 					}
 				}
 			}
+			if !t.usesInstance {
+				t.srcs = nil // Instance copies proto
+			}
 			set.templates[name] = t
 			set.Templates[name] = svc
 			continue
 		}
-		svc, d := buildService(name, srcs, l.table, l.spec, l.opts.LookPath)
+		svc, d := buildService(name, srcs, l.table, l.spec, l.opts.LookPath, l.share)
 		l.diags = append(l.diags, d...)
 		if svc != nil {
 			set.Services[name] = svc
 		}
 	}
 
-	for _, name := range names {
-		if !strings.HasSuffix(name, ".socket") {
-			continue
-		}
-		srcs, ok := l.readSources(name, l.units[name])
+	for _, name := range order[nsvc:] {
+		srcs, ok := take()
 		if !ok {
 			continue
 		}
@@ -313,7 +494,7 @@ func (l *loader) load() (*Set, Diagnostics) {
 			// placeholder instance; it is not started without one.
 			buildName, _ = InstanceName(name, "test_instance")
 		}
-		sock, d := buildSocket(buildName, srcs, l.table, l.spec, l.opts.LookPath)
+		sock, d := buildSocket(buildName, srcs, l.table, l.spec, l.opts.LookPath, l.share)
 		for i := range d {
 			d[i].Unit = name
 		}
@@ -326,7 +507,7 @@ func (l *loader) load() (*Set, Diagnostics) {
 			// instance's own drop-ins (foo@bar.service.d/), so it is
 			// loaded like a unit file rather than through Instance.
 			if srcs, ok := l.readSources(sock.Service, l.units[t]); ok {
-				svc, d := buildService(sock.Service, srcs, l.table, l.spec, l.opts.LookPath)
+				svc, d := buildService(sock.Service, srcs, l.table, l.spec, l.opts.LookPath, l.share)
 				l.diags = append(l.diags, d...)
 				if svc == nil {
 					l.diags = append(l.diags, Diagnostic{Pos: Pos{File: sock.FragmentPath}, Severity: Error, Unit: name,
@@ -424,7 +605,7 @@ func (s *Set) Instance(templateName, instance string) (*Service, error) {
 		c.Name = name
 		return &c, nil
 	}
-	svc, diags := buildService(name, t.srcs, s.table, s.opts.Specifiers, s.opts.LookPath)
+	svc, diags := buildService(name, t.srcs, s.table, s.opts.Specifiers, s.opts.LookPath, nil)
 	if svc == nil {
 		return nil, fmt.Errorf("instance %s: %w", name, diags.Err())
 	}
@@ -448,14 +629,19 @@ type killPtrs struct {
 
 // builder applies assignments to one unit.
 type builder struct {
-	name    string
-	typ     string // "socket" or "service"
-	sock    *Socket
-	svc     *Service
-	exec    *ExecContext
-	unit    *UnitInfo
-	kill    killPtrs
-	spec    *SpecifierContext
+	name string
+	typ  string // "socket" or "service"
+	sock *Socket
+	svc  *Service
+	exec *ExecContext
+	unit *UnitInfo
+	kill killPtrs
+	// spec is baseSpec for this unit (name, fragment), made by expand.
+	spec     *SpecifierContext
+	baseSpec *SpecifierContext
+	fragment string
+	// share, when set, interns the values and maps the unit keeps.
+	share   *sharer
 	look    func(string) (string, bool)
 	table   directiveTable
 	diags   Diagnostics
@@ -469,6 +655,11 @@ type builder struct {
 func (b *builder) expand(s string) (string, error) {
 	if !strings.Contains(s, "%") {
 		return s, nil
+	}
+	if b.spec == nil {
+		// Made on first use: most values have no specifier.
+		b.spec = b.baseSpec.WithUnit(b.name)
+		b.spec.FragmentPath = b.fragment
 	}
 	v, err := ExpandSpecifiers(s, b.spec)
 	if err != nil {
@@ -509,11 +700,14 @@ func (b *builder) unitWarning(pos Pos, directive, format string, args ...any) {
 // apply runs every assignment of srcs. It returns false when the unit must
 // be refused (a fatal error in the main file).
 func (b *builder) apply(srcs []source, mainSection string) bool {
-	allowed := map[string]bool{"Unit": true, mainSection: true, "Install": true}
+	allowed := func(section string) bool {
+		return section == "Unit" || section == mainSection || section == "Install"
+	}
+	var keyBuf [64]byte
 	for i, src := range srcs {
 		lx := src.lex
 		for k, d := range lx.Diags {
-			if sec := lx.diagSection[k]; sec != "" && !allowed[sec] {
+			if sec := lx.diagSection[k]; sec != "" && !allowed(sec) {
 				continue // lines of ignored sections are not looked at
 			}
 			d.Unit = b.name
@@ -524,7 +718,7 @@ func (b *builder) apply(srcs []source, mainSection string) bool {
 			b.diags = append(b.diags, d)
 		}
 		for _, h := range lx.Headers {
-			if !allowed[h.Name] && !strings.HasPrefix(h.Name, "X-") {
+			if !allowed(h.Name) && !strings.HasPrefix(h.Name, "X-") {
 				b.diags = append(b.diags, Diagnostic{Pos: h.Pos, Severity: Warning, Unit: b.name, Msg: fmt.Sprintf("unknown section '%s', ignoring", h.Name)})
 			}
 			if h.Name == mainSection && b.sectPos.File == "" {
@@ -536,10 +730,12 @@ func (b *builder) apply(srcs []source, mainSection string) bool {
 		}
 		for j := range lx.Entries {
 			e := &lx.Entries[j]
-			if !allowed[e.Section] {
+			if !allowed(e.Section) {
 				continue
 			}
-			d := b.table[e.Section+"."+e.Key]
+			// The table key "Section.Key", built without an allocation.
+			key := append(append(append(keyBuf[:0], e.Section...), '.'), e.Key...)
+			d := b.table[string(key)]
 			if d == nil {
 				if !strings.HasPrefix(e.Key, "X-") {
 					b.warn(e, "unknown key '%s' in section [%s], ignoring", e.Key, e.Section)
@@ -552,10 +748,17 @@ func (b *builder) apply(srcs []source, mainSection string) bool {
 				}
 				continue
 			}
+			if b.share != nil {
+				// What the unit keeps of the value then does not keep the
+				// whole file alive, and equal values are stored once.
+				e.Value = b.share.str(e.Value)
+			}
 			err := d.parse(b, e)
-			var hard hardError
+			if err == nil {
+				continue
+			}
+			var hard hardError // escapes: declared only on the error path
 			switch {
-			case err == nil:
 			case errors.Is(err, errNotSupported):
 				b.warn(e, "%v", err)
 			case errors.As(err, &hard):
@@ -589,10 +792,8 @@ func defaultUnitInfo() UnitInfo {
 
 func defaultExec() ExecContext { return ExecContext{UMask: 0o022} }
 
-func newBuilder(name, typ string, srcs []source, table directiveTable, spec *SpecifierContext, look func(string) (string, bool)) *builder {
-	b := &builder{name: name, typ: typ, table: table, spec: spec.WithUnit(name), look: look}
-	b.spec.FragmentPath = srcs[0].path
-	return b
+func newBuilder(name, typ string, srcs []source, table directiveTable, spec *SpecifierContext, look func(string) (string, bool), sh *sharer) *builder {
+	return &builder{name: name, typ: typ, table: table, baseSpec: spec, fragment: srcs[0].path, look: look, share: sh}
 }
 
 func fragmentInfo(srcs []source) (string, []string) {
@@ -604,8 +805,8 @@ func fragmentInfo(srcs []source) (string, []string) {
 }
 
 // buildSocket parses and validates one socket unit; nil means refused.
-func buildSocket(name string, srcs []source, table directiveTable, spec *SpecifierContext, look func(string) (string, bool)) (*Socket, Diagnostics) {
-	b := newBuilder(name, "socket", srcs, table, spec, look)
+func buildSocket(name string, srcs []source, table directiveTable, spec *SpecifierContext, look func(string) (string, bool), sh *sharer) (*Socket, Diagnostics) {
+	b := newBuilder(name, "socket", srcs, table, spec, look, sh)
 	s := &Socket{
 		Name: name,
 		Options: SocketOptions{
@@ -658,12 +859,13 @@ func buildSocket(name string, srcs []source, table directiveTable, spec *Specifi
 	if !validateSocket(b, s) {
 		return nil, b.diags
 	}
+	b.share.unitInfo(&s.Unit)
 	return s, b.diags
 }
 
 // buildService parses and validates one service unit; nil means refused.
-func buildService(name string, srcs []source, table directiveTable, spec *SpecifierContext, look func(string) (string, bool)) (*Service, Diagnostics) {
-	b := newBuilder(name, "service", srcs, table, spec, look)
+func buildService(name string, srcs []source, table directiveTable, spec *SpecifierContext, look func(string) (string, bool), sh *sharer) (*Service, Diagnostics) {
+	b := newBuilder(name, "service", srcs, table, spec, look, sh)
 	s := &Service{
 		Name:                        name,
 		RestartSec:                  100 * time.Millisecond,
@@ -705,6 +907,7 @@ func buildService(name string, srcs []source, table directiveTable, spec *Specif
 	if !validateService(b, s) {
 		return nil, b.diags
 	}
+	b.share.unitInfo(&s.Unit)
 	return s, b.diags
 }
 
@@ -729,4 +932,64 @@ func fillStdioDefaults(x *ExecContext) {
 	if x.StandardError.Kind == StdioDefault {
 		x.StandardError.Kind = StdioInherit
 	}
+}
+
+// sharer stores the values of a Load once: equal strings (descriptions,
+// paths, "sockets.target") and equal [Unit] dependency and [Install] maps
+// are shared between units, which the read-only Set allows (Instance's
+// copies share them already). It also copies each kept value out of its
+// unit file, which can then be freed. Only the sequential build uses it.
+type sharer struct {
+	strs map[string]string
+	maps map[string]map[string][]string
+	key  []byte
+}
+
+func (sh *sharer) str(s string) string {
+	if s == "" {
+		return s
+	}
+	if v, ok := sh.strs[s]; ok {
+		return v
+	}
+	s = strings.Clone(s)
+	sh.strs[s] = s
+	return s
+}
+
+// unitInfo shares u's Deps and Install maps with an earlier unit's equal
+// ones. A nil sharer does nothing.
+func (sh *sharer) unitInfo(u *UnitInfo) {
+	if sh == nil {
+		return
+	}
+	u.Deps = sh.strMap(u.Deps)
+	u.Install = sh.strMap(u.Install)
+}
+
+func (sh *sharer) strMap(m map[string][]string) map[string][]string {
+	if len(m) == 0 || len(m) > 8 {
+		return m
+	}
+	var keys [8]string
+	ks := keys[:0]
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	// The key: every string with its length before it, each list with its.
+	b := sh.key[:0]
+	for _, k := range ks {
+		b = append(binary.AppendUvarint(b, uint64(len(k))), k...)
+		b = binary.AppendUvarint(b, uint64(len(m[k])))
+		for _, v := range m[k] {
+			b = append(binary.AppendUvarint(b, uint64(len(v))), v...)
+		}
+	}
+	sh.key = b
+	if old, ok := sh.maps[string(b)]; ok {
+		return old
+	}
+	sh.maps[string(b)] = m
+	return m
 }
