@@ -246,7 +246,8 @@ func writeActivateUnits(dir string, listen []string, accept bool, kind string, i
 		name := fmt.Sprintf("activate-%03d", i)
 		sock := fmt.Sprintf("[Socket]\n%s=%s\n", kind, strings.ReplaceAll(addr, "%", "%%"))
 		if accept {
-			sock += "Accept=yes\n"
+			// systemd-socket-activate accepts without limits.
+			sock += "Accept=yes\nTriggerLimitIntervalSec=0\nMaxConnections=65536\n"
 			if err := os.WriteFile(filepath.Join(units, name+"@.service"), []byte(svc.String()), 0o644); err != nil {
 				return "", err
 			}

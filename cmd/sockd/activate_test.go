@@ -262,6 +262,11 @@ func TestActivateMatchesSystemd(t *testing.T) {
 			mode:  "listener", dial: func(int, int) conn { return conn{"unix", filepath.Join(dir, "s.sock")} },
 		},
 		{
+			name:  "seqpacket",
+			flags: func(int, int) []string { return []string{"--seqpacket", "-l", filepath.Join(dir, "s.sock")} },
+			mode:  "listener", dial: func(int, int) conn { return conn{"unixpacket", filepath.Join(dir, "s.sock")} },
+		},
+		{
 			name:  "datagram",
 			flags: func(p1, _ int) []string { return []string{"-d", "-l", fmt.Sprintf("127.0.0.1:%d", p1)} },
 			mode:  "datagram", dial: func(p1, _ int) conn { return conn{"udp", fmt.Sprintf("127.0.0.1:%d", p1)} },
