@@ -131,12 +131,15 @@ func lookPath(program string) (string, bool) {
 
 func (l *loader) scan(dirs []string) {
 	for _, dir := range dirs {
-		ents, err := os.ReadDir(dir)
+		ents, err := readDirUnsorted(dir)
 		if err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
 				l.diags = append(l.diags, Diagnostic{Pos: Pos{File: dir}, Severity: Warning, Msg: fmt.Sprintf("cannot read unit directory: %v", err)})
 			}
 			continue
+		}
+		if len(l.units) == 0 {
+			l.units = make(map[string]string, len(ents))
 		}
 		l.dirs = append(l.dirs, dir)
 		dd := map[string]bool{}
@@ -168,6 +171,17 @@ func (l *loader) scan(dirs []string) {
 			}
 		}
 	}
+}
+
+// readDirUnsorted is os.ReadDir without the sort by name, which Load does
+// not need (it sorts the unit names it keeps).
+func readDirUnsorted(dir string) ([]fs.DirEntry, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.ReadDir(-1)
 }
 
 // dropInNames lists the drop-in directory stems for a unit, most specific
@@ -409,18 +423,22 @@ func readFile(path string) (string, error) {
 }
 
 func (l *loader) load() (*Set, Diagnostics) {
+	names := make([]string, 0, len(l.units))
+	ntmpl := 0
+	for n := range l.units {
+		names = append(names, n)
+		if strings.HasSuffix(n, "@.service") {
+			ntmpl++
+		}
+	}
+	sort.Strings(names)
 	set := &Set{
 		Services:  map[string]*Service{},
-		Templates: map[string]*Service{},
-		templates: map[string]*template{},
+		Templates: make(map[string]*Service, ntmpl),
+		templates: make(map[string]*template, ntmpl),
 		table:     l.table,
 		opts:      l.opts,
 	}
-	names := make([]string, 0, len(l.units))
-	for n := range l.units {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	// Services first: sockets are paired with them afterwards.
 	order := make([]string, 0, len(names))
 	for _, name := range names {
@@ -793,7 +811,16 @@ func defaultUnitInfo() UnitInfo {
 func defaultExec() ExecContext { return ExecContext{UMask: 0o022} }
 
 func newBuilder(name, typ string, srcs []source, table directiveTable, spec *SpecifierContext, look func(string) (string, bool), sh *sharer) *builder {
-	return &builder{name: name, typ: typ, table: table, baseSpec: spec, fragment: srcs[0].path, look: look, share: sh}
+	if sh != nil {
+		// Load builds one unit at a time and keeps nothing of a builder
+		// but its diagnostics (a fresh slice each time): reuse it.
+		if sh.b == nil {
+			sh.b = new(builder)
+		}
+		*sh.b = builder{name: name, typ: typ, table: table, baseSpec: spec, fragment: srcs[0].path, look: look, share: sh}
+		return sh.b
+	}
+	return &builder{name: name, typ: typ, table: table, baseSpec: spec, fragment: srcs[0].path, look: look}
 }
 
 func fragmentInfo(srcs []source) (string, []string) {
@@ -943,6 +970,7 @@ type sharer struct {
 	strs map[string]string
 	maps map[string]map[string][]string
 	key  []byte
+	b    *builder // reused by newBuilder
 }
 
 func (sh *sharer) str(s string) string {
