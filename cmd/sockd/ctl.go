@@ -165,7 +165,8 @@ func List(args []string, stdout, stderr io.Writer) int {
 }
 
 // Status is `sockd status [UNIT...]`, like `systemctl status`. Exit 0 when
-// every unit is active, 3 when one is not, 4 when one is unknown.
+// every named unit is active, 3 when one is not, 4 when one is unknown;
+// without names it shows every unit and exits 0, as systemctl does.
 func Status(args []string, stdout, stderr io.Writer) int {
 	c := newCtlFlags("status", " [-n N] [UNIT...]", stderr)
 	lines := c.fs.Int("n", 10, "log lines to show per unit")
@@ -176,7 +177,8 @@ func Status(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := ctlContext()
 	defer cancel()
 	cl := c.client()
-	if len(pos) == 0 {
+	all := len(pos) == 0
+	if all {
 		u, err := cl.Units(ctx)
 		if err != nil {
 			return c.fail(err)
@@ -218,6 +220,9 @@ func Status(args []string, stdout, stderr io.Writer) int {
 			out = []control.Unit{}
 		}
 		writeJSONOut(stdout, out)
+	}
+	if all {
+		return 0
 	}
 	return code
 }

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -67,7 +68,7 @@ func eventually(t *testing.T, what string, f func() bool) {
 // ctlFixture starts sockd on a small unit set and returns the daemon and
 // its control socket, in a directory others may traverse (for the
 // unprivileged-client test).
-func ctlFixture(t *testing.T, config string) (*sockdProc, string, string) {
+func ctlFixture(t *testing.T, config string) (*sockdProc, string, string, func() int) {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "sockd-ctl")
 	if err != nil {
@@ -93,11 +94,23 @@ func ctlFixture(t *testing.T, config string) (*sockdProc, string, string) {
 	os.WriteFile(cfg, []byte(config), 0o644)
 	sock := filepath.Join(dir, "control.sock")
 	d := startDaemon(t, units, "--config", cfg, "--control", sock)
-	return d, sock, dir
+	// Stop and reap the daemon before startDaemon's cleanup looks at it
+	// (that cleanup reads ProcessState unsynchronised with Wait).
+	var once sync.Once
+	code := -1
+	stop := func() int {
+		once.Do(func() {
+			d.cmd.Process.Signal(syscall.SIGTERM)
+			code = d.wait()
+		})
+		return code
+	}
+	t.Cleanup(func() { stop() })
+	return d, sock, dir, stop
 }
 
 func TestControlCommands(t *testing.T) {
-	d, sock, dir := ctlFixture(t, "metrics_address = \"127.0.0.1:0\"\n")
+	d, sock, dir, stop := ctlFixture(t, "metrics_address = \"127.0.0.1:0\"\n")
 
 	fi, err := os.Stat(sock)
 	if err != nil || fi.Mode().Perm() != 0o600 || fi.Mode().Type() != os.ModeSocket {
@@ -187,6 +200,11 @@ func TestControlCommands(t *testing.T) {
 	}
 	if _, _, code := ctlRun(t, sock, "reset-failed"); code != 0 {
 		t.Errorf("reset-failed (all): exit %d", code)
+	}
+	// status without names shows every unit (some inactive) and exits 0.
+	out, _, code = ctlRun(t, sock, "status")
+	if code != 0 || !strings.Contains(out, "○ bad.service") || !strings.Contains(out, "● echo.socket") {
+		t.Errorf("status: exit %d\n%s", code, out)
 	}
 
 	// Unknown units: status 4, start 5, both with systemctl's message.
@@ -328,8 +346,9 @@ func TestControlCommands(t *testing.T) {
 	}
 
 	// On exit the socket is removed and clients say the daemon is gone.
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	d.wait()
+	if code := stop(); code != 0 {
+		t.Errorf("sockd exit %d after SIGTERM", code)
+	}
 	if _, err := os.Lstat(sock); !os.IsNotExist(err) {
 		t.Errorf("control socket left behind: %v", err)
 	}
@@ -354,7 +373,7 @@ func TestControlUnauthorised(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Skip("needs root to run a client as another uid")
 	}
-	d, sock, dir := ctlFixture(t, "")
+	d, sock, dir, _ := ctlFixture(t, "")
 	// The test binary must be executable by nobody.
 	exe, _ := os.Executable()
 	b, err := os.ReadFile(exe)
@@ -399,7 +418,7 @@ func TestControlUnauthorised(t *testing.T) {
 // A second daemon on the same control socket refuses to start instead of
 // stealing it.
 func TestControlSocketInUse(t *testing.T) {
-	_, sock, dir := ctlFixture(t, "")
+	_, sock, dir, _ := ctlFixture(t, "")
 	empty := filepath.Join(dir, "none")
 	os.Mkdir(empty, 0o755)
 	cmd := sockdCmd(t, "run", "--units", empty, "--config", filepath.Join(dir, "sockd.toml"), "--control", sock)

@@ -50,7 +50,7 @@ func commands() []command {
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "usage: sockd COMMAND [ARGS...]\n\nsystemd-style socket activation daemon.\n\nCommands:\n")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.usage)
+		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.usage)
 	}
 	fmt.Fprintf(w, "\nRun 'sockd COMMAND --help' for a command's options.\n")
 }
