@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -367,14 +368,10 @@ func logHas(log []control.Entry, s string) bool {
 	return false
 }
 
-// A client running as nobody is refused: by the socket's mode, and (with
-// the mode opened up) by the daemon's SO_PEERCRED check, which logs it.
-func TestControlUnauthorised(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("needs root to run a client as another uid")
-	}
-	d, sock, dir, _ := ctlFixture(t, "")
-	// The test binary must be executable by nobody.
+// nobodyClient returns a function that runs a client command of a copy of
+// the test binary (readable by nobody) as uid and gid 65534.
+func nobodyClient(t *testing.T, dir, sock string) func(args ...string) (string, int) {
+	t.Helper()
 	exe, _ := os.Executable()
 	b, err := os.ReadFile(exe)
 	if err != nil {
@@ -384,7 +381,7 @@ func TestControlUnauthorised(t *testing.T) {
 	if err := os.WriteFile(nobodyExe, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	asNobody := func(args ...string) (string, int) {
+	return func(args ...string) (string, int) {
 		cmd := exec.Command(nobodyExe, append(args, "--control", sock)...)
 		cmd.Env = []string{"SOCKD_TEST_MAIN=1", "PATH=/usr/bin:/bin"}
 		cmd.Dir = "/"
@@ -394,6 +391,16 @@ func TestControlUnauthorised(t *testing.T) {
 		cmd.Run()
 		return stderr.String(), cmd.ProcessState.ExitCode()
 	}
+}
+
+// A client running as nobody is refused: by the socket's mode, and (with
+// the mode opened up) by the daemon's SO_PEERCRED check, which logs it.
+func TestControlUnauthorised(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to run a client as another uid")
+	}
+	d, sock, dir, _ := ctlFixture(t, "")
+	asNobody := nobodyClient(t, dir, sock)
 
 	e, code := asNobody("list")
 	if code != exitFailure || !strings.Contains(e, "access denied") || strings.Count(e, "\n") != 1 {
@@ -412,6 +419,30 @@ func TestControlUnauthorised(t *testing.T) {
 	// Nothing happened on nobody's behalf.
 	if u, _ := ctlUnit(t, sock, "svc.socket"); u.Socket.State != "listening" {
 		t.Errorf("svc.socket %s after nobody's stop", u.Socket.State)
+	}
+}
+
+// Members of control_group may use the API: the socket is 0660 and owned
+// by the group, and the daemon accepts the peer's group.
+func TestControlGroup(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to run a client as another uid")
+	}
+	g, err := user.LookupGroupId("65534")
+	if err != nil {
+		t.Skip("no group 65534")
+	}
+	_, sock, dir, _ := ctlFixture(t, "control_group = \""+g.Name+"\"\n")
+	fi, err := os.Stat(sock)
+	if err != nil || fi.Mode().Perm() != 0o660 || fi.Sys().(*syscall.Stat_t).Gid != 65534 {
+		t.Fatalf("control socket with control_group: %v %v", fi.Mode(), err)
+	}
+	asNobody := nobodyClient(t, dir, sock)
+	if e, code := asNobody("stop", "svc.socket"); code != 0 {
+		t.Fatalf("group member: exit %d, %s", code, e)
+	}
+	if u, _ := ctlUnit(t, sock, "svc.socket"); u.Socket.State != "dead" {
+		t.Errorf("svc.socket %s after the group member's stop", u.Socket.State)
 	}
 }
 
