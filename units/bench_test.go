@@ -93,7 +93,7 @@ func writeHelloUnits(b *testing.B, n int) string {
 	dir := b.TempDir()
 	for i := 1; i <= n; i++ {
 		sock := fmt.Sprintf("[Unit]\nDescription=hello, one process per connection (inetd style)\n\n[Socket]\nListenStream=127.0.0.1:%d\nAccept=yes\n\n[Install]\nWantedBy=sockets.target\n", 20000+i)
-		svc := "[Unit]\nDescription=hello for one connection\n\n[Service]\nExecStart=/usr/local/bin/hello\nStandardInput=socket\nStandardOutput=socket\n"
+		svc := "[Unit]\nDescription=hello for one connection\n\n[Service]\nExecStart=" + filepath.Join(dir, "hello") + "\nStandardInput=socket\nStandardOutput=socket\n"
 		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("hello-%d.socket", i)), []byte(sock), 0o644); err != nil {
 			b.Fatal(err)
 		}
@@ -110,7 +110,12 @@ func writeHelloUnits(b *testing.B, n int) string {
 func BenchmarkLoadBenchUnits(b *testing.B) {
 	const n = 5000
 	dir := writeHelloUnits(b, n)
-	opts := LoadOptions{LookPath: fakeLookPath, Specifiers: NewSpecifierContext("", false)}
+	// The default LookPath, as sockd runs it: ExecStart= names a real
+	// executable.
+	if err := os.WriteFile(filepath.Join(dir, "hello"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	opts := LoadOptions{Specifiers: NewSpecifierContext("", false)}
 	var set *Set
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -78,6 +78,7 @@ const PlaceholderInstance = "internal"
 // the returned Diagnostics, sorted by position.
 func Load(dirs []string, opts LoadOptions) (*Set, Diagnostics) {
 	l := newLoader(opts)
+	l.look = memoLookPath(l.opts.LookPath)
 	l.share = &sharer{strs: map[string]string{}, maps: map[string]map[string][]string{}}
 	l.scan(dirs)
 	return l.load()
@@ -95,6 +96,9 @@ type loader struct {
 	// dropDirs maps a directory to the names of its *.d subdirectories.
 	dropDirs map[string]map[string]bool
 	share    *sharer
+	// look is opts.LookPath, remembering its answers during the Load: the
+	// units of a set often run the same few programs.
+	look func(string) (string, bool)
 	// anyDropDirs is set when some directory has a *.d subdirectory.
 	anyDropDirs bool
 	// symlinks holds the unit files found as symbolic links: only they
@@ -116,6 +120,23 @@ func newLoader(opts LoadOptions) *loader {
 		units:    map[string]string{},
 		dropDirs: map[string]map[string]bool{},
 		symlinks: map[string]bool{},
+	}
+}
+
+// memoLookPath remembers the answers of look (for one Load).
+func memoLookPath(look func(string) (string, bool)) func(string) (string, bool) {
+	type answer struct {
+		path string
+		ok   bool
+	}
+	seen := map[string]answer{}
+	return func(program string) (string, bool) {
+		if a, hit := seen[program]; hit {
+			return a.path, a.ok
+		}
+		p, ok := look(program)
+		seen[program] = answer{p, ok}
+		return p, ok
 	}
 }
 
@@ -467,7 +488,7 @@ func (l *loader) load() (*Set, Diagnostics) {
 		kind, _, _, _ := ParseUnitName(name)
 		if kind == NameTemplate {
 			inst, _ := InstanceName(name, PlaceholderInstance)
-			svc, d := buildService(inst, srcs, l.table, l.spec, l.opts.LookPath, l.share)
+			svc, d := buildService(inst, srcs, l.table, l.spec, l.look, l.share)
 			for i := range d {
 				d[i].Unit = name
 			}
@@ -493,7 +514,7 @@ func (l *loader) load() (*Set, Diagnostics) {
 			set.Templates[name] = svc
 			continue
 		}
-		svc, d := buildService(name, srcs, l.table, l.spec, l.opts.LookPath, l.share)
+		svc, d := buildService(name, srcs, l.table, l.spec, l.look, l.share)
 		l.diags = append(l.diags, d...)
 		if svc != nil {
 			set.Services[name] = svc
@@ -512,7 +533,7 @@ func (l *loader) load() (*Set, Diagnostics) {
 			// placeholder instance; it is not started without one.
 			buildName, _ = InstanceName(name, "test_instance")
 		}
-		sock, d := buildSocket(buildName, srcs, l.table, l.spec, l.opts.LookPath, l.share)
+		sock, d := buildSocket(buildName, srcs, l.table, l.spec, l.look, l.share)
 		for i := range d {
 			d[i].Unit = name
 		}
@@ -525,7 +546,7 @@ func (l *loader) load() (*Set, Diagnostics) {
 			// instance's own drop-ins (foo@bar.service.d/), so it is
 			// loaded like a unit file rather than through Instance.
 			if srcs, ok := l.readSources(sock.Service, l.units[t]); ok {
-				svc, d := buildService(sock.Service, srcs, l.table, l.spec, l.opts.LookPath, l.share)
+				svc, d := buildService(sock.Service, srcs, l.table, l.spec, l.look, l.share)
 				l.diags = append(l.diags, d...)
 				if svc == nil {
 					l.diags = append(l.diags, Diagnostic{Pos: Pos{File: sock.FragmentPath}, Severity: Error, Unit: name,
