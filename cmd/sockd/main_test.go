@@ -159,7 +159,33 @@ func TestRunSignals(t *testing.T) {
 	os.Mkdir(units, 0o755)
 	os.WriteFile(filepath.Join(units, "echo.socket"), []byte("[Socket]\nListenStream="+sock+"\nAccept=yes\nRemoveOnStop=yes\n"), 0o644)
 	os.WriteFile(filepath.Join(units, "echo@.service"), []byte("[Service]\nExecStart=/bin/cat\nStandardInput=socket\n"), 0o644)
+	// sockd under systemd (Type=notify): READY=1 once bound, RELOADING=1
+	// around a reload, STOPPING=1 at the end.
+	notifyPath := filepath.Join(dir, "notify")
+	nl, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notifyPath, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nl.Close()
+	t.Setenv("NOTIFY_SOCKET", notifyPath)
 	d := startDaemon(t, units)
+	notes := func(n int) []string {
+		t.Helper()
+		var got []string
+		buf := make([]byte, 4096)
+		for len(got) < n {
+			nl.SetReadDeadline(time.Now().Add(10 * time.Second))
+			k, err := nl.Read(buf)
+			if err != nil {
+				t.Fatalf("notifications %q: %v", got, err)
+			}
+			got = append(got, string(buf[:k]))
+		}
+		return got
+	}
+	if got := notes(1); got[0] != "READY=1" {
+		t.Errorf("first notification %q, want READY=1", got[0])
+	}
 
 	echo := func() {
 		t.Helper()
@@ -180,6 +206,9 @@ func TestRunSignals(t *testing.T) {
 	before, _ := os.Stat(sock)
 	d.cmd.Process.Signal(syscall.SIGHUP)
 	d.waitLog("reloaded")
+	if got := strings.Join(notes(2), ","); !strings.HasPrefix(got, "RELOADING=1") || !strings.HasSuffix(got, "READY=1") {
+		t.Errorf("notifications around the reload: %s", got)
+	}
 	after, err := os.Stat(sock)
 	if err != nil || !os.SameFile(before, after) {
 		t.Errorf("socket node replaced by a reload of an unchanged unit")
@@ -188,6 +217,9 @@ func TestRunSignals(t *testing.T) {
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	if code := d.wait(); code != 0 {
 		t.Errorf("exit code %d after SIGTERM", code)
+	}
+	if got := notes(1); got[0] != "STOPPING=1" {
+		t.Errorf("last notification %q, want STOPPING=1", got[0])
 	}
 	if _, err := os.Lstat(sock); !os.IsNotExist(err) {
 		t.Errorf("RemoveOnStop: %s remains", sock)
