@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/sockd/sockd/units"
 )
 
 // Errors of the unit actions, for callers that map them to exit codes.
@@ -46,6 +48,44 @@ func (s *Supervisor) RestartUnit(ctx context.Context, name string) error {
 		return cerr
 	}
 	return err
+}
+
+// ReloadUnit runs a service's ExecReload= (with $MAINPID), as
+// `systemctl reload UNIT` does; the service stays active meanwhile. A
+// service without ExecReload= cannot be reloaded.
+func (s *Supervisor) ReloadUnit(ctx context.Context, name string) error {
+	var err error
+	if cerr := s.call(ctx, func() { err = s.reloadUnit(name) }); cerr != nil {
+		return cerr
+	}
+	return err
+}
+
+func (s *Supervisor) reloadUnit(name string) error {
+	sv := s.findService(name)
+	if sv == nil {
+		return fmt.Errorf("%s: %w", name, ErrNoSuchUnit)
+	}
+	if len(sv.u.ExecReload) == 0 {
+		return fmt.Errorf("%s: %w: no ExecReload=", name, ErrNotAllowed)
+	}
+	if sv.phase != phRunning {
+		return fmt.Errorf("%s: %w: not running (%s)", name, ErrNotAllowed, sv.phase)
+	}
+	s.log.Info("reloading", zap.String("unit", sv.u.Name), zap.Int("pid", sv.mainPID))
+	s.runControl(sv, phReload, sv.u.ExecReload)
+	return nil
+}
+
+// reloaded ends a reload: back to running, or on to stopping if the main
+// process went away meanwhile.
+func (s *Supervisor) reloaded(sv *serviceUnit) {
+	if sv.mainPID == 0 && sv.u.Type != units.TypeForking {
+		s.setPhase(sv, phRunning)
+		s.mainGone(sv)
+		return
+	}
+	s.setPhase(sv, phRunning)
 }
 
 // ResetFailed clears the failed state, result and start-limit counters of

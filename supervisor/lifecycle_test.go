@@ -1,8 +1,10 @@
 package supervisor
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -149,5 +151,33 @@ ExecStart=/bin/sh -c 'sleep 60 & echo $$! > @TMP@/child; exec sleep 60'
 	h.waitFor("inactive", func() bool { return serviceStatus(h, "g.service").State == ServiceInactive })
 	if processAlive(atoiOr(child)) {
 		t.Errorf("child %s of the service survived the stop", child)
+	}
+}
+
+// ExecReload= runs with $MAINPID while the service stays active; a service
+// without ExecReload= cannot be reloaded.
+func TestExecReload(t *testing.T) {
+	h := newHarness(t, map[string]string{
+		"rl.service": `[Service]
+ExecStart=/bin/sleep 60
+ExecReload=/bin/sh -c 'echo reload-$$MAINPID >> @TMP@/log'
+`,
+		"norl.service": "[Service]\nExecStart=/bin/sleep 60\n",
+	})
+	h.sup.StartUnit(t.Context(), "rl.service")
+	pid := h.mainPID("rl.service")
+	if err := h.sup.ReloadUnit(t.Context(), "rl.service"); err != nil {
+		t.Fatal(err)
+	}
+	want := "reload-" + strconv.Itoa(pid)
+	h.waitFor("ExecReload", func() bool { return strings.Join(readLines(filepath.Join(h.tmp, "log")), " ") == want })
+	h.waitFor("running again", func() bool {
+		sv := serviceStatus(h, "rl.service")
+		return sv.State == ServiceActive && sv.MainPID == pid
+	})
+	h.sup.StartUnit(t.Context(), "norl.service")
+	h.mainPID("norl.service")
+	if err := h.sup.ReloadUnit(t.Context(), "norl.service"); !errors.Is(err, ErrNotAllowed) {
+		t.Errorf("reload without ExecReload=: %v", err)
 	}
 }

@@ -40,6 +40,7 @@ const (
 	phStartPost         // ExecStartPost=
 	phRunning           // started
 	phExited            // Type=oneshot, RemainAfterExit=yes: done, still active
+	phReload            // ExecReload=
 	phStop              // ExecStop=
 	phStopSigterm       // KillSignal= sent, waiting
 	phStopSigkill       // FinalKillSignal= sent, waiting
@@ -49,7 +50,7 @@ const (
 )
 
 var phaseNames = [...]string{"dead", "condition", "start-pre", "start", "start-post", "running", "exited",
-	"stop", "stop-sigterm", "stop-sigkill", "stop-post", "auto-restart", "failed"}
+	"reload", "stop", "stop-sigterm", "stop-sigkill", "stop-post", "auto-restart", "failed"}
 
 func (p phase) String() string { return phaseNames[p] }
 
@@ -57,7 +58,7 @@ func (p phase) activeState() ServiceState {
 	switch p {
 	case phCondition, phStartPre, phStart, phStartPost, phAutoRestart:
 		return ServiceActivating
-	case phRunning, phExited:
+	case phRunning, phExited, phReload:
 		return ServiceActive
 	case phStop, phStopSigterm, phStopSigkill, phStopPost:
 		return ServiceDeactivating
@@ -283,6 +284,8 @@ func (s *Supervisor) phaseDone(sv *serviceUnit) {
 			// The main process already exited during ExecStartPost=.
 			s.mainGone(sv)
 		}
+	case phReload:
+		s.reloaded(sv)
 	case phStop:
 		s.enterStopSignal(sv, phStopSigterm)
 	case phStopPost:
@@ -309,6 +312,10 @@ func (s *Supervisor) controlFailed(sv *serviceUnit, result string, conditionSkip
 	case phStartPost:
 		sv.fail(result)
 		s.enterStop(sv)
+	case phReload:
+		// A failed reload leaves the service running, as in systemd.
+		s.log.Warn("reload failed", zap.String("unit", sv.u.Name), zap.String("status", sv.lastExit))
+		s.reloaded(sv)
 	case phStop:
 		// A failing ExecStop= still ends in killing what is left.
 		s.enterStopSignal(sv, phStopSigterm)
@@ -467,9 +474,12 @@ func (s *Supervisor) onExit(ex spawner.Exit) {
 			sv.fail(result)
 		}
 		// Handled when ExecStartPost= is done.
-	case phRunning:
+	case phRunning, phReload:
 		if !clean {
 			sv.fail(result)
+		}
+		if sv.phase == phReload && sv.controlPID != 0 {
+			syscall.Kill(sv.controlPID, syscall.SIGTERM)
 		}
 		s.mainGone(sv)
 	case phStop, phStopSigterm, phStopSigkill:
