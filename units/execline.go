@@ -37,6 +37,19 @@ func extractWord(s string, flags wordFlags) (word, rest string, ok bool, err err
 	if s == "" {
 		return "", "", false, nil
 	}
+	// Fast path: a word without escapes or quotes is a substring of s.
+	for j := 0; j < len(s); j++ {
+		c := s[j]
+		if c == '\\' || (c == '\'' || c == '"') && flags&wordUnquote != 0 {
+			break
+		}
+		if strings.IndexByte(wordSeparators, c) >= 0 {
+			return s[:j], strings.TrimLeft(s[j:], wordSeparators), true, nil
+		}
+		if j == len(s)-1 {
+			return s, "", true, nil
+		}
+	}
 	var b []byte
 	var quote byte
 	i := 0
