@@ -83,7 +83,7 @@ func (c unitCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(descScrapeFailure, prometheus.GaugeValue, 1)
-	u := view(st, c.ring.TriggerLimitHits())
+	u := view(st)
 	for _, s := range u.Sockets {
 		for _, state := range socketStates {
 			ch <- prometheus.MustNewConstMetric(descSocketState, prometheus.GaugeValue, b2f(s.State == state), s.Name, state)

@@ -30,10 +30,9 @@ type Entry struct {
 type Ring struct {
 	size int
 
-	mu          sync.Mutex
-	logs        map[string]*unitLog
-	subs        map[*follower]struct{}
-	triggerHits map[string]uint64
+	mu   sync.Mutex
+	logs map[string]*unitLog
+	subs map[*follower]struct{}
 }
 
 type unitLog struct {
@@ -52,7 +51,7 @@ func NewRing(size int) *Ring {
 	if size <= 0 {
 		size = DefaultRingSize
 	}
-	return &Ring{size: size, logs: map[string]*unitLog{}, subs: map[*follower]struct{}{}, triggerHits: map[string]uint64{}}
+	return &Ring{size: size, logs: map[string]*unitLog{}, subs: map[*follower]struct{}{}}
 }
 
 // ringKey groups Accept=yes instances under their template, so the
@@ -87,9 +86,6 @@ func (r *Ring) Add(e Entry) {
 	} else {
 		l.buf[l.next] = e
 		l.next = (l.next + 1) % r.size
-	}
-	if e.Message == "socket failed" && e.Fields["result"] == "trigger-limit-hit" {
-		r.triggerHits[e.Unit]++
 	}
 	for f := range r.subs {
 		if f.key == key && matches(f.unit, e.Unit) {
@@ -141,18 +137,6 @@ func (r *Ring) Follow(unit string, n int) (backlog []Entry, ch <-chan Entry, can
 		delete(r.subs, f)
 		r.mu.Unlock()
 	}
-}
-
-// TriggerLimitHits returns how often each socket unit hit its trigger
-// limit, counted from the "socket failed" events the supervisor logs.
-func (r *Ring) TriggerLimitHits() map[string]uint64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	m := make(map[string]uint64, len(r.triggerHits))
-	for k, v := range r.triggerHits {
-		m[k] = v
-	}
-	return m
 }
 
 // Units lists the units that have log entries.

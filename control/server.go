@@ -195,7 +195,7 @@ func (s *Server) units(ctx context.Context) (Units, error) {
 	if err != nil {
 		return Units{}, fmt.Errorf("status: %w", err)
 	}
-	return view(st, s.opts.Ring.TriggerLimitHits()), nil
+	return view(st), nil
 }
 
 func (s *Server) getUnits(w http.ResponseWriter, r *http.Request) {

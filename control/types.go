@@ -13,8 +13,7 @@ type Socket struct {
 	supervisor.SocketStatus
 	// State is the supervisor's state, except "paused" while every
 	// listener is paused by a connection limit.
-	State            string `json:"state"`
-	TriggerLimitHits uint64 `json:"trigger_limit_hits"`
+	State string `json:"state"`
 }
 
 // Service is a service unit (or a running Accept=yes instance).
@@ -69,7 +68,7 @@ type errorBody struct {
 	Error string `json:"error"`
 }
 
-func view(st supervisor.Status, hits map[string]uint64) Units {
+func view(st supervisor.Status) Units {
 	u := Units{Sockets: make([]Socket, 0, len(st.Sockets)), Services: make([]Service, 0, len(st.Services))}
 	for _, s := range st.Sockets {
 		state := string(s.State)
@@ -82,7 +81,7 @@ func view(st supervisor.Status, hits map[string]uint64) Units {
 				state = "paused"
 			}
 		}
-		u.Sockets = append(u.Sockets, Socket{SocketStatus: s, State: state, TriggerLimitHits: hits[s.Name]})
+		u.Sockets = append(u.Sockets, Socket{SocketStatus: s, State: state})
 	}
 	for _, s := range st.Services {
 		u.Services = append(u.Services, Service{ServiceStatus: s})

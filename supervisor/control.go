@@ -143,7 +143,7 @@ func (s *Supervisor) findService(name string) *serviceUnit {
 		return sv
 	}
 	for _, p := range s.procs {
-		if p.sv.u.Name == name {
+		if p.sv != nil && p.sv.u.Name == name {
 			return p.sv
 		}
 	}
@@ -159,11 +159,8 @@ func (s *Supervisor) stopUnit(name string, restart bool) error {
 		if su == nil {
 			return fmt.Errorf("%s: %w", name, ErrNoSuchUnit)
 		}
-		s.closeSocket(su)
-		s.setSocketState(su, SocketDead, ResultSuccess, "stopped")
-		if restart {
-			s.startSocket(su)
-		}
+		su.restartAfterStop = restart
+		s.stopSocket(su, "", "stopped")
 		return nil
 	}
 	sv := s.findService(name)

@@ -51,7 +51,7 @@ func (s *Supervisor) notifyEnv(sv *serviceUnit, role procRole) []string {
 func (s *Supervisor) senderOf(pid int) (*serviceUnit, bool) {
 	var sv *serviceUnit
 	role := roleMain
-	if p := s.procs[pid]; p != nil {
+	if p := s.procs[pid]; p != nil && p.sv != nil {
 		sv, role = p.sv, p.role
 	} else {
 		for _, x := range s.services {
@@ -74,7 +74,7 @@ func (s *Supervisor) senderOf(pid int) (*serviceUnit, bool) {
 			}
 			if sv == nil {
 				for _, p := range s.procs {
-					if p.sv.pgid == pgid {
+					if p.sv != nil && p.sv.pgid == pgid {
 						sv = p.sv
 						break
 					}

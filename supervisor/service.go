@@ -128,7 +128,8 @@ func (sv *serviceUnit) active() bool {
 
 type proc struct {
 	pid     int
-	sv      *serviceUnit
+	sv      *serviceUnit // nil for a socket unit's helper
+	sock    *socketUnit  // the socket unit of a helper (ExecStartPre= …)
 	role    procRole
 	ignore  bool // "-" prefix: failure does not count
 	started time.Time
@@ -415,6 +416,10 @@ func (s *Supervisor) onExit(ex spawner.Exit) {
 		return
 	}
 	delete(s.procs, ex.Pid)
+	if p.sock != nil {
+		s.socketHelperExit(p.sock, ex, p.ignore)
+		return
+	}
 	sv := p.sv
 	if p.role == roleControl {
 		if sv.controlPID != ex.Pid {

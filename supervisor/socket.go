@@ -48,6 +48,13 @@ type socketUnit struct {
 
 	svc *serviceUnit // Accept=no: the service this socket triggers
 
+	helpers *sockHelpers // the socket's own Exec*= commands, while they run
+	// restartAfterStop starts the socket again once a restart's stop is
+	// complete.
+	restartAfterStop bool
+	// nTriggerLimitHits counts the times the trigger limit failed it.
+	nTriggerLimitHits uint64
+
 	trigger rateLimit
 
 	// Accept=yes accounting (systemd's NAccepted, NConnections, NRefused).
@@ -87,8 +94,8 @@ func (s *Supervisor) startSockets() {
 	}
 }
 
-// startSocket binds a socket unit (all listeners or none) and watches it.
-func (s *Supervisor) startSocket(su *socketUnit) {
+// bindSocket binds a socket unit (all listeners or none) and watches it.
+func (s *Supervisor) bindSocket(su *socketUnit) {
 	b, err := activator.Bind(su.u, activator.BindOptions{Logger: s.log, Inherited: s.opts.Inherited})
 	if err != nil {
 		s.failSocket(su, ResultResources, err.Error())
@@ -110,10 +117,20 @@ func (s *Supervisor) startSocket(su *socketUnit) {
 		l.armed = true
 	}
 	su.trigger.reset()
-	s.setSocketState(su, SocketListening, ResultSuccess, "")
 	for _, l := range su.lis {
 		s.log.Info("listening", zap.String("unit", su.u.Name), zap.String("listen", l.describe()), zap.Int("fd", l.fd))
 	}
+	if s.afterBind(su) {
+		return
+	}
+	s.listening(su)
+}
+
+// listening enters the listening state (or running, when the service
+// already owns the traffic).
+func (s *Supervisor) listening(su *socketUnit) {
+	s.setSocketState(su, SocketListening, ResultSuccess, "")
+	s.arm(su)
 	// A service already running for this socket owns its traffic.
 	if su.svc != nil && su.svc.active() {
 		s.disarm(su)
@@ -148,6 +165,11 @@ func (s *Supervisor) closeSocket(su *socketUnit) {
 // failSocket puts a socket unit in the failed state with systemd's result
 // code and a reason for the log and for status.
 func (s *Supervisor) failSocket(su *socketUnit, result, reason string) {
+	if su.helpers != nil || len(su.u.ExecStopPre) > 0 || len(su.u.ExecStopPost) > 0 {
+		su.result, su.reason = result, reason
+		s.stopSocket(su, result, reason)
+		return
+	}
 	s.closeSocket(su)
 	s.setSocketState(su, SocketFailed, result, reason)
 	s.log.Error("socket failed", zap.String("unit", su.u.Name), zap.String("result", result), zap.String("reason", reason))
@@ -292,7 +314,7 @@ func (s *Supervisor) refuse(su *socketUnit, c activator.Conn, msg string, fields
 func (s *Supervisor) handleConn(su *socketUnit, c activator.Conn) {
 	if !su.trigger.allow(time.Now()) {
 		unix.Close(c.FD)
-		s.failSocket(su, ResultTriggerLimitHit, "trigger limit hit, refusing further activation")
+		s.triggerLimitHit(su)
 		return
 	}
 	if su.nConnections >= su.u.MaxConnections {
@@ -364,7 +386,7 @@ func templatePrefix(template string) string {
 // triggerService handles the first readiness of an Accept=no socket.
 func (s *Supervisor) triggerService(su *socketUnit, l *listener) {
 	if !su.trigger.allow(time.Now()) {
-		s.failSocket(su, ResultTriggerLimitHit, "trigger limit hit, refusing further activation")
+		s.triggerLimitHit(su)
 		return
 	}
 	sv := su.svc
@@ -379,4 +401,10 @@ func (s *Supervisor) triggerService(su *socketUnit, l *listener) {
 	}
 	su.nActivations++
 	s.startService(sv, su, "fd "+itoa(l.fd))
+}
+
+// triggerLimitHit fails a socket whose trigger limit was exceeded.
+func (s *Supervisor) triggerLimitHit(su *socketUnit) {
+	su.nTriggerLimitHits++
+	s.failSocket(su, ResultTriggerLimitHit, "trigger limit hit, refusing further activation")
 }

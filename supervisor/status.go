@@ -26,6 +26,8 @@ type SocketStatus struct {
 	Connections int            `json:"connections"`
 	Refused     uint64         `json:"refused"`
 	Activations uint64         `json:"activations"`
+	// TriggerLimitHits counts the times the trigger limit failed it.
+	TriggerLimitHits uint64 `json:"trigger_limit_hits"`
 }
 
 // ListenStatus is one bound listener.
@@ -45,8 +47,7 @@ type ServiceStatus struct {
 	MainPID  int          `json:"main_pid,omitempty"`
 	Restarts int          `json:"restarts"`
 	LastExit string       `json:"last_exit,omitempty"`
-	// StatusText is the service's last STATUS= message. Nothing fills it
-	// yet: it waits for the NOTIFY_SOCKET receiver.
+	// StatusText is the service's last STATUS= message (sd_notify).
 	StatusText string `json:"status_text,omitempty"`
 }
 
@@ -64,6 +65,7 @@ func (s *Supervisor) status() Status {
 			Name: su.u.Name, State: su.state, Result: su.result, Reason: su.reason, Since: su.since,
 			Accept: su.u.Accept, Service: su.u.Service,
 			Accepted: su.nAccepted, Connections: su.nConnections, Refused: su.nRefused, Activations: su.nActivations,
+			TriggerLimitHits: su.nTriggerLimitHits,
 		}
 		if su.bound != nil {
 			for i, bl := range su.bound.Listeners {
@@ -88,14 +90,16 @@ func (s *Supervisor) status() Status {
 		seen[sv] = true
 		st.Services = append(st.Services, ServiceStatus{
 			Name: sv.u.Name, State: sv.state, Result: sv.result, Since: sv.since,
-			MainPID: sv.mainPID, Restarts: sv.restarts, LastExit: sv.lastExit,
+			MainPID: sv.mainPID, Restarts: sv.restarts, LastExit: sv.lastExit, StatusText: sv.statusText,
 		})
 	}
 	for _, sv := range s.services {
 		add(sv)
 	}
 	for _, p := range s.procs {
-		add(p.sv)
+		if p.sv != nil {
+			add(p.sv)
+		}
 	}
 	sort.Slice(st.Services, func(i, j int) bool { return st.Services[i].Name < st.Services[j].Name })
 	return st

@@ -53,7 +53,9 @@ func (s *Supervisor) shutdown(exits <-chan spawner.Exit) {
 	s.log.Info("stopping", zap.Int("processes", len(s.procs)))
 	running := map[*serviceUnit]bool{}
 	for _, p := range s.procs {
-		running[p.sv] = true
+		if p.sv != nil {
+			running[p.sv] = true
+		}
 	}
 	for _, sv := range s.services {
 		if sv.phase == phExited || sv.phase == phRunning {
@@ -72,8 +74,9 @@ func (s *Supervisor) shutdown(exits <-chan spawner.Exit) {
 		longest = max(longest, 2*s.stopTimeout(sv))
 	}
 	for _, su := range s.sockets {
-		s.closeSocket(su)
-		s.setSocketState(su, SocketDead, ResultSuccess, "")
+		// ExecStopPre=/ExecStopPost= run as processes the loop below
+		// waits for.
+		s.stopSocket(su, "", "")
 	}
 	// Each service bounds its own stop (two stop timeouts, plus its
 	// ExecStop=/ExecStopPost= commands); this is the backstop so that

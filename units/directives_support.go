@@ -18,10 +18,12 @@ func init() {
 			"Timestamping", "Transparent", "Writable", "MessageQueueMaxMessages", "MessageQueueMessageSize",
 			// supervisor: activation (supervisor/*_test.go).
 			"Accept", "Service", "FileDescriptorName", "MaxConnections", "MaxConnectionsPerSource",
-			"TriggerLimitIntervalSec", "TriggerLimitBurst", "PollLimitIntervalSec", "PollLimitBurst", "FlushPending"},
+			"TriggerLimitIntervalSec", "TriggerLimitBurst", "PollLimitIntervalSec", "PollLimitBurst", "FlushPending",
+			// the socket's own helpers (sockexec_test.go).
+			"ExecStartPre", "ExecStartPost", "ExecStopPre", "ExecStopPost", "PassFileDescriptorsToExec", "TimeoutSec"},
 		// supervisor and spawner: the service's life (lifecycle_test.go,
 		// notify_test.go, control_test.go, spawner tests).
-		{"Service", "Type", "ExecStart", "ExecStartPre", "ExecStartPost", "ExecCondition", "ExecStop", "ExecStopPost",
+		{"Service", "Type", "ExecStart", "ExecReload", "ExecStartPre", "ExecStartPost", "ExecCondition", "ExecStop", "ExecStopPost",
 			"RemainAfterExit", "PIDFile", "Restart", "RestartSec", "RestartSteps", "RestartMaxDelaySec",
 			"RestartPreventExitStatus", "RestartForceExitStatus", "SuccessExitStatus", "TimeoutSec",
 			"TimeoutStartSec", "TimeoutStopSec", "WatchdogSec", "NotifyAccess", "FileDescriptorStoreMax",

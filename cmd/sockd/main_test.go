@@ -50,7 +50,9 @@ type sockdProc struct {
 	mu    sync.Mutex
 	lines []map[string]any
 	raw   []string
-	exit  chan error
+	// exited is closed once cmd.Wait returned; only then may cmd's
+	// ProcessState be read.
+	exited chan struct{}
 }
 
 func startDaemon(t *testing.T, unitDir string, extra ...string) *sockdProc {
@@ -70,7 +72,7 @@ func startDaemon(t *testing.T, unitDir string, extra ...string) *sockdProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	d := &sockdProc{t: t, cmd: cmd, exit: make(chan error, 1)}
+	d := &sockdProc{t: t, cmd: cmd, exited: make(chan struct{})}
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
@@ -81,11 +83,15 @@ func startDaemon(t *testing.T, unitDir string, extra ...string) *sockdProc {
 			d.raw = append(d.raw, sc.Text())
 			d.mu.Unlock()
 		}
-		d.exit <- cmd.Wait()
+		cmd.Wait()
+		close(d.exited)
 	}()
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
+		select {
+		case <-d.exited:
+		default:
 			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-d.exited
 		}
 		if t.Failed() {
 			d.mu.Lock()
@@ -123,7 +129,7 @@ func (d *sockdProc) waitLog(msg string) {
 func (d *sockdProc) wait() int {
 	d.t.Helper()
 	select {
-	case <-d.exit:
+	case <-d.exited:
 	case <-time.After(30 * time.Second):
 		d.t.Fatal("sockd did not exit")
 	}

@@ -1,0 +1,58 @@
+package supervisor
+
+import (
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The socket unit's own helpers: ExecStartPre= before the listeners exist,
+// ExecStartPost= after (with the fds and LISTEN_* when
+// PassFileDescriptorsToExec=yes), ExecStopPre= and ExecStopPost= around
+// closing them.
+func TestSocketExecHelpers(t *testing.T) {
+	h := newHarness(t, map[string]string{
+		"sx.socket": `[Socket]
+ListenStream=@TMP@/sx.sock
+PassFileDescriptorsToExec=yes
+ExecStartPre=/bin/sh -c 'test -e @TMP@/sx.sock && echo pre-exists >> @TMP@/log || echo pre >> @TMP@/log'
+ExecStartPost=/bin/sh -c 'echo post-$$LISTEN_FDS-$$LISTEN_FDNAMES >> @TMP@/log'
+ExecStopPre=/bin/sh -c 'test -S @TMP@/sx.sock && echo stoppre-bound >> @TMP@/log'
+ExecStopPost=/bin/sh -c 'echo stoppost >> @TMP@/log'
+`,
+		"sx.service": "[Service]\nExecStart=/bin/true\n",
+	})
+	log := filepath.Join(h.tmp, "log")
+	h.waitFor("listening", func() bool { return h.socket("sx.socket").State == SocketListening })
+	if got := strings.Join(readLines(log), " "); got != "pre post-1-sx.socket" {
+		t.Errorf("start helpers: %q", got)
+	}
+	c, err := net.Dial("unix", filepath.Join(h.tmp, "sx.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if err := h.sup.StopUnit(t.Context(), "sx.socket"); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("dead", func() bool { return h.socket("sx.socket").State == SocketDead })
+	if got := strings.Join(readLines(log), " "); got != "pre post-1-sx.socket stoppre-bound stoppost" {
+		t.Errorf("helpers: %q", got)
+	}
+}
+
+// A failing ExecStartPre= fails the socket; nothing is bound.
+func TestSocketExecStartPreFails(t *testing.T) {
+	h := newHarness(t, map[string]string{
+		"sf.socket":  "[Socket]\nListenStream=@TMP@/sf.sock\nExecStartPre=/bin/false\n",
+		"sf.service": "[Service]\nExecStart=/bin/true\n",
+	})
+	h.waitFor("failed", func() bool { return h.socket("sf.socket").State == SocketFailed })
+	if st := h.socket("sf.socket"); st.Result != ResultExitCode {
+		t.Errorf("result %q", st.Result)
+	}
+	if _, err := net.Dial("unix", filepath.Join(h.tmp, "sf.sock")); err == nil {
+		t.Error("socket bound although ExecStartPre= failed")
+	}
+}
