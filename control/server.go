@@ -25,6 +25,7 @@ type Supervisor interface {
 	StartUnit(ctx context.Context, name string) error
 	StopUnit(ctx context.Context, name string) error
 	RestartUnit(ctx context.Context, name string) error
+	ReloadUnit(ctx context.Context, name string) error
 	ResetFailed(ctx context.Context, names ...string) error
 	Reload(ctx context.Context) error
 }
@@ -301,6 +302,8 @@ func (s *Server) postAction(w http.ResponseWriter, r *http.Request) {
 		do = s.opts.Supervisor.StopUnit
 	case "restart":
 		do = s.opts.Supervisor.RestartUnit
+	case "reload":
+		do = s.opts.Supervisor.ReloadUnit
 	default:
 		writeError(w, http.StatusNotFound, fmt.Errorf("unknown action %q", action))
 		return

@@ -45,6 +45,9 @@ func (f *fakeSupervisor) StopUnit(_ context.Context, n string) error        { re
 func (f *fakeSupervisor) RestartUnit(_ context.Context, n string) error {
 	return f.record("restart " + n)
 }
+func (f *fakeSupervisor) ReloadUnit(_ context.Context, n string) error {
+	return f.record("reload " + n)
+}
 func (f *fakeSupervisor) Reload(context.Context) error { return f.record("reload") }
 func (f *fakeSupervisor) ResetFailed(_ context.Context, n ...string) error {
 	return f.record("reset-failed " + strings.Join(n, " "))
@@ -97,6 +100,7 @@ func TestServerEndpoints(t *testing.T) {
 		{func() error { return c.Action(ctx, "start", "a.service") }, nil},
 		{func() error { return c.Action(ctx, "stop", "a.socket") }, nil},
 		{func() error { return c.Action(ctx, "restart", "a.service") }, nil},
+		{func() error { return c.Action(ctx, "reload", "a.service") }, nil},
 		{func() error { return c.Action(ctx, "start", "missing.service") }, supervisor.ErrNoSuchUnit},
 		{func() error { return c.Action(ctx, "start", "e@.service") }, supervisor.ErrNotAllowed},
 		{func() error { return c.Action(ctx, "frob", "a.service") }, supervisor.ErrNoSuchUnit}, // 404
@@ -109,7 +113,7 @@ func TestServerEndpoints(t *testing.T) {
 			t.Errorf("case %d: %v, want %v", i, err, tt.want)
 		}
 	}
-	want := "[start a.service stop a.socket restart a.service start missing.service start e@.service reload reset-failed  reset-failed a.service e.socket]"
+	want := "[start a.service stop a.socket restart a.service reload a.service start missing.service start e@.service reload reset-failed  reset-failed a.service e.socket]"
 	if got := fmt.Sprint(f.actions); got != want {
 		t.Errorf("actions:\n got %s\nwant %s", got, want)
 	}

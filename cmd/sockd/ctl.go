@@ -408,21 +408,27 @@ func actionCommand(action string) func([]string, io.Writer, io.Writer) int {
 	}
 }
 
-// Reload is `sockd reload`: re-read every unit file (like SIGHUP).
+// Reload is `sockd reload`: re-read every unit file (like SIGHUP, or
+// systemctl daemon-reload); `sockd reload UNIT...` runs the services'
+// ExecReload= instead, like systemctl reload UNIT.
 func Reload(args []string, stdout, stderr io.Writer) int {
-	c := newCtlFlags("reload", "", stderr)
+	c := newCtlFlags("reload", " [UNIT...]", stderr)
 	pos, code, ok := c.parse(args)
 	if !ok {
 		return code
 	}
-	if len(pos) > 0 {
-		fmt.Fprintf(stderr, "sockd reload: unexpected argument %q\n", pos[0])
-		return exitUsage
-	}
 	ctx, cancel := ctlContext()
 	defer cancel()
-	if err := c.client().Reload(ctx); err != nil {
-		return c.fail(err)
+	if len(pos) == 0 {
+		if err := c.client().Reload(ctx); err != nil {
+			return c.fail(err)
+		}
+		return 0
+	}
+	for _, name := range pos {
+		if err := c.client().Action(ctx, "reload", unitName(name)); err != nil {
+			return c.fail(err)
+		}
 	}
 	return 0
 }
