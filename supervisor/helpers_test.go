@@ -24,6 +24,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/sockd/sockd/config"
+	"github.com/sockd/sockd/internal/testutil"
 	"github.com/sockd/sockd/spawner"
 )
 
@@ -375,25 +376,8 @@ func (h *harness) waitFor(what string, cond func() bool) {
 	}
 }
 
-// freePort returns a TCP (or UDP) port on 127.0.0.1 that was free a moment
-// ago.
-func freePort(t *testing.T, network string) int {
-	t.Helper()
-	if network == "udp" {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		return c.LocalAddr().(*net.UDPAddr).Port
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+// freePort returns a port on 127.0.0.1 that was free a moment ago.
+func freePort(t testing.TB, network string) int { return testutil.FreePort(t, network) }
 
 func readReport(t *testing.T, r io.Reader) Report {
 	t.Helper()

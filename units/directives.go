@@ -868,15 +868,14 @@ func parseSpanInto(field func(*builder) *time.Duration) parseFunc {
 
 // parseTimeout is a time span where 0 means "no timeout".
 func parseTimeout(field func(*builder) *time.Duration) parseFunc {
+	span := parseSpanInto(field)
 	return func(b *builder, e *Entry) error {
-		d, err := ParseTimespan(e.Value)
-		if err != nil {
-			return fmt.Errorf("failed to parse time span value, ignoring: %s", e.Value)
+		if err := span(b, e); err != nil {
+			return err
 		}
-		if d == 0 {
-			d = Infinity
+		if *field(b) == 0 {
+			*field(b) = Infinity
 		}
-		*field(b) = d
 		return nil
 	}
 }

@@ -10,27 +10,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sockd/sockd/internal/testutil"
 )
 
-// freeTCPPort returns a port on 127.0.0.1 (and, when network is "udp", a
-// UDP one) that was free a moment ago.
-func freePort(t *testing.T, network string) int {
-	t.Helper()
-	if network == "udp" {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		return c.LocalAddr().(*net.UDPAddr).Port
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+// freePort returns a port on 127.0.0.1 that was free a moment ago.
+func freePort(t testing.TB, network string) int { return testutil.FreePort(t, network) }
 
 // The example units behind `make run`, driven with the clients the README
 // shows (curl, socat) — on free ports and a private directory instead of
