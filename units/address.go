@@ -82,7 +82,10 @@ func ParseAddress(kind ListenKind, s string) (Address, error) {
 			return Address{Family: FamilyMQueue, Path: p}, nil
 		}
 		if kind == ListenFIFO {
-			p = patchVarRun(p)
+			// Simplified again, as the rewrite may leave "/run/".
+			if p, err = checkAbsolutePath(patchVarRun(p)); err != nil {
+				return Address{}, err
+			}
 		}
 		return Address{Family: FamilyPath, Path: p}, nil
 	case ListenNetlink:

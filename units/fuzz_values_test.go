@@ -11,7 +11,7 @@ import (
 func FuzzParseAddress(f *testing.F) {
 	for _, s := range []string{
 		"80", "0x50", "010", "65535", "65536", "0", "127.0.0.1:8080", "127.1:80", "[::1]:8888",
-		"[fe80::1]:80%eth0", "[::1]%lo:1234", "[::ffff:1.2.3.4]:80", "/run/x.sock", "/var/run/x",
+		"[fe80::1]:80%eth0", "[::1]%lo:1234", "[::ffff:1.2.3.4]:80", "/run/x.sock", "/var/run/x", "/var/run", "/var/run/",
 		"@abstract", "@", "/", "vsock:2:1234", "vsock::1", "vsock-dgram:host:5", "route 1",
 		"kobject-uevent 2", "9999 0x10", "/dev/kmsg", "/a/../b", "//x//", "[::1]:1234%lo%lo",
 	} {
