@@ -89,6 +89,8 @@ type serviceUnit struct {
 	ctl        []units.Command
 	ctlIndex   int
 	started    bool // reached running: ExecStop= applies
+	// groupSignalled: KillMode=mixed has signalled the rest of the group.
+	groupSignalled bool
 
 	mainExit    spawner.Exit
 	hasMainExit bool
@@ -553,6 +555,9 @@ func (s *Supervisor) enterStop(sv *serviceUnit) {
 // (phStopSigkill) per KillMode=, or moves on when nothing is left.
 func (s *Supervisor) enterStopSignal(sv *serviceUnit, p phase) {
 	s.setPhase(sv, p)
+	if p == phStopSigterm {
+		sv.groupSignalled = false
+	}
 	if s.groupGone(sv) && sv.controlPID == 0 {
 		s.enterStopPost(sv)
 		return
@@ -606,6 +611,12 @@ func (s *Supervisor) watchGroup(sv *serviceUnit) {
 		if s.groupGone(sv) && sv.controlPID == 0 {
 			s.enterStopPost(sv)
 			return
+		}
+		if sv.u.KillMode == units.KillMixed && sv.phase == phStopSigterm && sv.mainPID == 0 && !sv.groupSignalled {
+			// KillMode=mixed: the main process is gone; what it left in
+			// its group now gets KillSignal= too (systemd's final-sigterm).
+			sv.groupSignalled = true
+			s.killService(sv, syscall.Signal(killSignal(sv.u)), true)
 		}
 		s.watchGroup(sv)
 	})
