@@ -401,6 +401,9 @@ func (s *Supervisor) triggerService(su *socketUnit, l *listener) {
 	}
 	su.nActivations++
 	s.startService(sv, su, "fd "+itoa(l.fd))
+	// The service got the fds of every socket that triggers it: none of
+	// them is watched while it runs.
+	s.takeSockets(sv)
 }
 
 // triggerLimitHit fails a socket whose trigger limit was exceeded.

@@ -760,3 +760,41 @@ EnvironmentFile=-@TMP@/missing
 		t.Errorf("LISTEN_FDNAMES=%q listeners=%d", rep.Env["LISTEN_FDNAMES"], rep.Listeners)
 	}
 }
+
+// Two socket units activating one service: the service gets both sockets'
+// fds, and neither socket is watched while it runs.
+func TestTwoSocketsOneService(t *testing.T) {
+	h := newHarness(t, map[string]string{
+		"one.socket": "[Socket]\nListenStream=@TMP@/one.sock\nService=both.service\n",
+		"two.socket": "[Socket]\nListenStream=@TMP@/two.sock\nService=both.service\n",
+		"both.service": `[Service]
+ExecStart=@HELPER@
+Environment=SOCKD_TEST_HELPER=report
+`,
+	})
+	c, err := net.Dial("unix", filepath.Join(h.tmp, "one.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	rep := readReport(t, c)
+	if rep.Env["LISTEN_FDNAMES"] != "one.socket:two.socket" {
+		t.Errorf("LISTEN_FDNAMES=%q", rep.Env["LISTEN_FDNAMES"])
+	}
+	for _, name := range []string{"one.socket", "two.socket"} {
+		if st := h.socket(name); st.State != SocketRunning {
+			t.Errorf("%s: %s while its service runs", name, st.State)
+		}
+	}
+	// The second socket is served by the same process.
+	c2, err := net.Dial("unix", filepath.Join(h.tmp, "two.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	c2.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if r := readReport(t, c2); r.Pid != rep.Pid {
+		t.Errorf("second socket served by pid %d, want %d", r.Pid, rep.Pid)
+	}
+}
