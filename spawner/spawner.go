@@ -700,22 +700,28 @@ func buildPlan(r *request, src []int, pipe int, vfork bool) (*plan, error) {
 // spawnDirect forks from this process. It returns the pid and pidfd of the
 // child, or the step and errno at which the child failed (then pid and
 // pidfd are still valid: the child has exited and must be reaped).
+//
+// It takes syscall.ForkLock for reading only: the lock exists so that an
+// fd created without close-on-exec elsewhere cannot leak into the child,
+// and the child marks every fd above the ones it keeps close-on-exec
+// (close_range) anyway, so two spawns may fork at the same time (os/exec
+// still excludes them).
 func (s *Spawner) spawnDirect(r *request) (pid, pidfd int, step uint32, errno syscall.Errno, err error) {
 	var pipe [2]int
-	syscall.ForkLock.Lock()
+	syscall.ForkLock.RLock()
 	if err := unix.Pipe2(pipe[:], unix.O_CLOEXEC); err != nil {
-		syscall.ForkLock.Unlock()
+		syscall.ForkLock.RUnlock()
 		return 0, -1, 0, 0, os.NewSyscallError("pipe2", err)
 	}
 	p, err := buildPlan(r, r.src, pipe[1], s.vfork)
 	if err != nil {
-		syscall.ForkLock.Unlock()
+		syscall.ForkLock.RUnlock()
 		unix.Close(pipe[0])
 		unix.Close(pipe[1])
 		return 0, -1, 0, 0, err
 	}
 	upid, upidfd, e := forkExec(p)
-	syscall.ForkLock.Unlock()
+	syscall.ForkLock.RUnlock()
 	unix.Close(pipe[1])
 	if e != 0 {
 		unix.Close(pipe[0])

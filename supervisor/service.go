@@ -349,15 +349,60 @@ func (s *Supervisor) enterStart(sv *serviceUnit) {
 		s.runControl(sv, phStartPost, sv.u.ExecStartPost)
 		return
 	}
-	pid, err := s.spawn(sv, &sv.u.ExecStart[sv.cmdIndex], roleMain)
-	if err != nil {
-		s.log.Error("failed to start service", zap.String("unit", sv.u.Name), zap.Error(err))
-		sv.lastExit = err.Error()
-		sv.fail(ResultExitCode)
-		s.enterStopPost(sv)
+	cmd := &sv.u.ExecStart[sv.cmdIndex]
+	if sv.instanceOf != nil && s.spawnq != nil {
+		// Accept=yes instances start asynchronously, so that accepting
+		// and starting the next ones overlaps with this one's execve.
+		spec, err := s.spec(sv, cmd, roleMain)
+		if err != nil {
+			s.startFailed(sv, err)
+			return
+		}
+		gen := sv.gen
+		s.spawnAsync(spec, func(p *spawner.Process, err error, took time.Duration) {
+			if err != nil {
+				s.startFailed(sv, err)
+				return
+			}
+			s.spawned(sv, cmd, roleMain, spec, p, took)
+			if sv.gen != gen || sv.phase != phStart || s.stopping {
+				// Stopped meanwhile (sockd is shutting down): end it.
+				spawner.Signal(p.Pid, syscall.Signal(killSignal(sv.u)))
+			} else {
+				s.mainStarted(sv, p.Pid)
+			}
+			if ex, ok := s.early[p.Pid]; ok {
+				// It was reaped before this start was reported back.
+				delete(s.early, p.Pid)
+				s.onExit(ex)
+			}
+		})
 		return
 	}
+	pid, err := s.spawn(sv, cmd, roleMain)
+	if err != nil {
+		s.startFailed(sv, err)
+		return
+	}
+	s.mainStarted(sv, pid)
+}
+
+// startFailed handles a main process that could not be started.
+func (s *Supervisor) startFailed(sv *serviceUnit, err error) {
+	s.log.Error("failed to start service", zap.String("unit", sv.u.Name), zap.Error(err))
+	sv.lastExit = err.Error()
+	sv.fail(ResultExitCode)
+	s.releaseConnFD(sv)
+	s.enterStopPost(sv)
+}
+
+// mainStarted moves on once the main process runs: at once for simple and
+// exec, on READY=1, on the parent's exit, or on exit for the others.
+func (s *Supervisor) mainStarted(sv *serviceUnit, pid int) {
 	sv.mainPID, sv.pgid = pid, pid
+	// The instance holds its own copy of its connection now; sockd keeps
+	// none, so the client sees the connection end when the instance does.
+	s.releaseConnFD(sv)
 	s.armWatchdog(sv)
 	switch sv.u.Type {
 	case units.TypeNotify, units.TypeNotifyReload, units.TypeForking, units.TypeOneshot:
@@ -372,6 +417,14 @@ func (s *Supervisor) enterStart(sv *serviceUnit) {
 	}
 }
 
+// releaseConnFD closes sockd's copy of an Accept=yes instance's connection.
+func (s *Supervisor) releaseConnFD(sv *serviceUnit) {
+	if sv.conn != nil && sv.conn.FD >= 0 {
+		unix.Close(sv.conn.FD)
+		sv.conn.FD = -1
+	}
+}
+
 // notifyReady handles READY=1 (Type=notify).
 func (s *Supervisor) notifyReady(sv *serviceUnit) {
 	if sv.phase == phStart && (sv.u.Type == units.TypeNotify || sv.u.Type == units.TypeNotifyReload) {
@@ -383,16 +436,22 @@ func (s *Supervisor) notifyReady(sv *serviceUnit) {
 // spawn starts one command of sv and records its process.
 func (s *Supervisor) spawn(sv *serviceUnit, cmd *units.Command, role procRole) (int, error) {
 	spec, err := s.spec(sv, cmd, role)
-	var p *spawner.Process
-	if err == nil {
-		t0 := time.Now()
-		p, err = s.sp.Start(spec)
-		if s.opts.OnSpawn != nil && err == nil {
-			s.opts.OnSpawn(sv.u.Name, time.Since(t0))
-		}
-	}
 	if err != nil {
 		return 0, err
+	}
+	t0 := time.Now()
+	p, err := s.sp.Start(spec)
+	if err != nil {
+		return 0, err
+	}
+	s.spawned(sv, cmd, role, spec, p, time.Since(t0))
+	return p.Pid, nil
+}
+
+// spawned records a started process (and logs the activation line).
+func (s *Supervisor) spawned(sv *serviceUnit, cmd *units.Command, role procRole, spec *spawner.Spec, p *spawner.Process, took time.Duration) {
+	if s.opts.OnSpawn != nil {
+		s.opts.OnSpawn(sv.u.Name, took)
 	}
 	s.procs[p.Pid] = &proc{pid: p.Pid, sv: sv, role: role, ignore: cmd.Flags&units.CmdIgnoreFailure != 0, started: time.Now()}
 	if role == roleMain {
@@ -407,13 +466,18 @@ func (s *Supervisor) spawn(sv *serviceUnit, cmd *units.Command, role procRole) (
 		}
 		s.log.Info(msg, zap.String("unit", sv.u.Name), zap.String("trigger", sv.trigger), zap.Int("pid", p.Pid), zap.Int("fds", fds))
 	}
-	return p.Pid, nil
 }
 
 // onExit handles the end of a process the spawner reaped.
 func (s *Supervisor) onExit(ex spawner.Exit) {
 	p := s.procs[ex.Pid]
 	if p == nil {
+		if s.pending > 0 {
+			// Reaped before the asynchronous start that made it reported
+			// back: keep it for spawned.
+			s.early[ex.Pid] = ex
+			return
+		}
 		s.onOrphanExit(ex)
 		return
 	}
@@ -662,6 +726,7 @@ func (s *Supervisor) enterDead(sv *serviceUnit) {
 		s.setPhase(sv, phFailed)
 	}
 	sv.pgid = 0
+	s.releaseConnFD(sv)
 	if sv.watchdogTimer != nil {
 		sv.watchdogTimer.Stop()
 		sv.watchdogTimer = nil

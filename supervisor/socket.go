@@ -351,11 +351,12 @@ func (s *Supervisor) handleConn(su *socketUnit, c activator.Conn) {
 		su.perSource[src]++
 	}
 	su.nActivations++
+	// sockd's copy of the connection is closed once the main process has
+	// it (or the instance failed): see mainStarted.
 	s.startService(sv, su, "connection")
-	// The instance holds its own copy now (or failed to start); sockd
-	// keeps none, so the connection closes when the instance exits.
-	unix.Close(c.FD)
-	sv.conn.FD = -1
+	if !sv.active() {
+		s.releaseConnFD(sv)
+	}
 }
 
 // releaseConn gives back an Accept=yes instance's connection slot.

@@ -102,7 +102,7 @@ func (s *Supervisor) shutdown(exits <-chan spawner.Exit) {
 }
 
 func (s *Supervisor) stillStopping(running map[*serviceUnit]bool) bool {
-	if len(s.procs) > 0 {
+	if len(s.procs) > 0 || s.pending > 0 {
 		return true
 	}
 	for sv := range running {

@@ -11,7 +11,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -71,7 +73,14 @@ type Supervisor struct {
 	sp     *spawner.Spawner
 	procs  map[int]*proc // running processes by pid
 
-	calls    chan func() // timers and requests run on the owner goroutine
+	calls chan func() // timers and requests run on the owner goroutine
+
+	// Asynchronous starts (spawnq.go): the queue, its workers, the starts
+	// in flight, and exits reaped before their start was reported back.
+	spawnq   chan spawnJob
+	spawnWG  sync.WaitGroup
+	pending  int
+	early    map[int]spawner.Exit
 	stopping bool
 	ready    bool
 }
@@ -96,6 +105,7 @@ func New(opts Options) (*Supervisor, error) {
 		events:    make(chan activator.Event, 256),
 		procs:     map[int]*proc{},
 		calls:     make(chan func(), 64),
+		early:     map[int]spawner.Exit{},
 	}
 	return s, nil
 }
@@ -169,8 +179,10 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		return fmt.Errorf("spawner: %w", err)
 	}
 	s.sp = sp
+	s.startSpawnWorkers(runtime.GOMAXPROCS(0), quit)
 	defer func() {
 		close(quit)
+		s.stopSpawnWorkers()
 		sp.Close()
 	}()
 	s.startSockets()
