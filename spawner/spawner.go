@@ -29,7 +29,9 @@ type Options struct {
 	Logger *zap.Logger
 	// OnExit, if not nil, is called once per started process when it has
 	// exited and been reaped, from the goroutine that reaped it, before
-	// Process.Wait returns. It must not block for long.
+	// Process.Wait returns; in Subreaper mode also for every orphan reaped
+	// (Exit.Unit is then empty), e.g. the daemon a forking service left
+	// behind. It must not block for long.
 	OnExit func(Exit)
 	// Subreaper makes this process a child subreaper (PR_SET_CHILD_SUBREAPER)
 	// so that orphans of forking services are re-parented to it, and reaps
@@ -422,6 +424,7 @@ func (s *Spawner) reapOrphans() {
 		case <-s.sigc:
 		case <-s.poke:
 		}
+		var orphans []Exit
 		s.spawnMu.Lock()
 		for {
 			var info unix.Siginfo
@@ -443,10 +446,17 @@ func (s *Spawner) reapOrphans() {
 			if err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOHANG, nil); err != nil {
 				break
 			}
-			e := exitFromSiginfo(&info, Exit{Pid: pid})
+			e := exitFromSiginfo(&info, Exit{Pid: pid, Time: time.Now()})
 			s.log.Debug("reaped orphan", zap.Int("pid", pid), zap.Stringer("status", e))
+			orphans = append(orphans, e)
 		}
 		s.spawnMu.Unlock()
+		// Reported outside spawnMu: OnExit may wait for a Start to finish.
+		if s.onExit != nil {
+			for _, e := range orphans {
+				s.onExit(e)
+			}
+		}
 	}
 }
 

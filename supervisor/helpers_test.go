@@ -246,7 +246,7 @@ type harness struct {
 // newHarness writes units (name → text; "@HELPER@" is replaced by this
 // test binary's path, "@TMP@" by a short scratch directory) and starts a
 // supervisor on them.
-func newHarness(t testing.TB, unitFiles map[string]string) *harness {
+func newHarness(t testing.TB, unitFiles map[string]string, opts ...func(*Options)) *harness {
 	t.Helper()
 	tmp, err := os.MkdirTemp("", "sd")
 	if err != nil {
@@ -278,7 +278,11 @@ func newHarness(t testing.TB, unitFiles map[string]string) *harness {
 	}
 	cfg := config.Default(false)
 	cfg.Defaults.TimeoutStopSec.Duration = 5 * time.Second
-	sup, err := New(Options{Config: cfg, UnitDirs: []string{dir}, Logger: log})
+	o := Options{Config: cfg, UnitDirs: []string{dir}, Logger: log}
+	for _, f := range opts {
+		f(&o)
+	}
+	sup, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // readLines returns the lines of a file the test's services append to.
@@ -179,5 +181,33 @@ ExecReload=/bin/sh -c 'echo reload-$$MAINPID >> @TMP@/log'
 	h.mainPID("norl.service")
 	if err := h.sup.ReloadUnit(t.Context(), "norl.service"); !errors.Is(err, ErrNotAllowed) {
 		t.Errorf("reload without ExecReload=: %v", err)
+	}
+}
+
+// Type=forking under sockd as subreaper (as the daemon runs): the daemon
+// named by PIDFile= is re-parented to sockd, and its death while running
+// is noticed and ends the service, as systemd notices it.
+func TestForkingDaemonDiesWhileRunning(t *testing.T) {
+	// Registered first, so it runs after the harness stopped: later tests
+	// must not inherit the subreaper role (they use os/exec).
+	t.Cleanup(func() { unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0) })
+	h := newHarness(t, map[string]string{
+		"fd.service": `[Service]
+Type=forking
+PIDFile=@TMP@/fd.pid
+ExecStart=/bin/sh -c 'sleep 60 & echo $$! > @TMP@/fd.pid'
+`,
+	}, func(o *Options) { o.Subreaper = true })
+	h.sup.StartUnit(t.Context(), "fd.service")
+	var pid int
+	h.waitFor("active with the daemon as main pid", func() bool {
+		sv := serviceStatus(h, "fd.service")
+		pid = sv.MainPID
+		return sv.State == ServiceActive && pid != 0
+	})
+	unix.Kill(pid, unix.SIGKILL)
+	h.waitFor("failed", func() bool { return serviceStatus(h, "fd.service").State == ServiceFailed })
+	if sv := serviceStatus(h, "fd.service"); sv.Result != ResultSignal || sv.LastExit != "signal=SIGKILL" {
+		t.Errorf("status %+v", sv)
 	}
 }

@@ -129,12 +129,11 @@ func (sv *serviceUnit) active() bool {
 }
 
 type proc struct {
-	pid     int
-	sv      *serviceUnit // nil for a socket unit's helper
-	sock    *socketUnit  // the socket unit of a helper (ExecStartPre= …)
-	role    procRole
-	ignore  bool // "-" prefix: failure does not count
-	started time.Time
+	pid    int
+	sv     *serviceUnit // nil for a socket unit's helper
+	sock   *socketUnit  // the socket unit of a helper (ExecStartPre= …)
+	role   procRole
+	ignore bool // "-" prefix: failure does not count
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
@@ -453,7 +452,7 @@ func (s *Supervisor) spawned(sv *serviceUnit, cmd *units.Command, role procRole,
 	if s.opts.OnSpawn != nil {
 		s.opts.OnSpawn(sv.u.Name, took)
 	}
-	s.procs[p.Pid] = &proc{pid: p.Pid, sv: sv, role: role, ignore: cmd.Flags&units.CmdIgnoreFailure != 0, started: time.Now()}
+	s.procs[p.Pid] = &proc{pid: p.Pid, sv: sv, role: role, ignore: cmd.Flags&units.CmdIgnoreFailure != 0}
 	if role == roleMain {
 		// One line per activation: unit, trigger, pid, fds.
 		msg := "started"
@@ -472,7 +471,7 @@ func (s *Supervisor) spawned(sv *serviceUnit, cmd *units.Command, role procRole,
 func (s *Supervisor) onExit(ex spawner.Exit) {
 	p := s.procs[ex.Pid]
 	if p == nil {
-		if s.pending > 0 {
+		if ex.Unit != "" && s.pending > 0 {
 			// Reaped before the asynchronous start that made it reported
 			// back: keep it for spawned.
 			s.early[ex.Pid] = ex
@@ -561,8 +560,8 @@ func (s *Supervisor) onExit(ex spawner.Exit) {
 }
 
 // onOrphanExit handles exits of processes sockd did not start itself
-// (orphans re-parented to sockd, e.g. the daemon of a Type=forking
-// service named by PIDFile=).
+// (orphans re-parented to sockd as subreaper and reported by the spawner,
+// e.g. the daemon of a Type=forking service named by PIDFile=).
 func (s *Supervisor) onOrphanExit(ex spawner.Exit) {
 	for _, sv := range s.services {
 		if sv.u.Type == units.TypeForking && sv.mainPID == ex.Pid && sv.phase == phRunning {

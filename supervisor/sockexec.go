@@ -197,6 +197,6 @@ func (s *Supervisor) spawnSocketHelper(su *socketUnit, cmd *units.Command, fds b
 	if err != nil {
 		return 0, err
 	}
-	s.procs[p.Pid] = &proc{pid: p.Pid, sock: su, role: roleControl, ignore: cmd.Flags&units.CmdIgnoreFailure != 0, started: time.Now()}
+	s.procs[p.Pid] = &proc{pid: p.Pid, sock: su, role: roleControl, ignore: cmd.Flags&units.CmdIgnoreFailure != 0}
 	return p.Pid, nil
 }

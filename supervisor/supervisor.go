@@ -82,7 +82,6 @@ type Supervisor struct {
 	pending  int
 	early    map[int]spawner.Exit
 	stopping bool
-	ready    bool
 }
 
 // New loads the units and prepares the supervisor; nothing is bound until
@@ -191,7 +190,6 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	// OS now rather than whenever the scavenger gets to it, since sockd may
 	// then sit idle for days.
 	debug.FreeOSMemory()
-	s.ready = true
 	if s.opts.OnReady != nil {
 		s.opts.OnReady()
 	}
