@@ -406,19 +406,13 @@ func newDirectiveTable() directiveTable {
 		b.sock.Timeout = d
 		return nil
 	})
-	for _, n := range []string{"ExecStartPre", "ExecStartPost", "ExecStopPre", "ExecStopPost"} {
-		n := n
-		add("Socket", n, P, "helper command run around socket setup/teardown (list; empty resets)", parseExec(func(b *builder) *[]Command {
-			switch n {
-			case "ExecStartPre":
-				return &b.sock.ExecStartPre
-			case "ExecStartPost":
-				return &b.sock.ExecStartPost
-			case "ExecStopPre":
-				return &b.sock.ExecStopPre
-			}
-			return &b.sock.ExecStopPost
-		}))
+	for n, field := range map[string]func(*builder) *[]Command{
+		"ExecStartPre":  func(b *builder) *[]Command { return &b.sock.ExecStartPre },
+		"ExecStartPost": func(b *builder) *[]Command { return &b.sock.ExecStartPost },
+		"ExecStopPre":   func(b *builder) *[]Command { return &b.sock.ExecStopPre },
+		"ExecStopPost":  func(b *builder) *[]Command { return &b.sock.ExecStopPost },
+	} {
+		add("Socket", n, P, "helper command run around socket setup/teardown (list; empty resets)", parseExec(field))
 	}
 
 	// [Service]
@@ -449,34 +443,19 @@ func newDirectiveTable() directiveTable {
 		b.svc.BusName = e.Value
 		return errNotSupported
 	})
-	for _, n := range []string{"ExecCondition", "ExecStartPre", "ExecStart", "ExecStartPost", "ExecReload", "ExecStop", "ExecStopPost"} {
-		n := n
-		sum := "command run " + map[string]string{
-			"ExecCondition": "before ExecStartPre; exit 1-254 skips the start",
-			"ExecStartPre":  "before the main process",
-			"ExecStart":     "as the main process; the only one that receives LISTEN_FDS",
-			"ExecStartPost": "after the service is started",
-			"ExecReload":    "to reload the service",
-			"ExecStop":      "to stop the service",
-			"ExecStopPost":  "after the service stopped",
-		}[n] + " (list; empty resets)"
-		add("Service", n, P, sum, parseExec(func(b *builder) *[]Command {
-			switch n {
-			case "ExecCondition":
-				return &b.svc.ExecCondition
-			case "ExecStartPre":
-				return &b.svc.ExecStartPre
-			case "ExecStart":
-				return &b.svc.ExecStart
-			case "ExecStartPost":
-				return &b.svc.ExecStartPost
-			case "ExecReload":
-				return &b.svc.ExecReload
-			case "ExecStop":
-				return &b.svc.ExecStop
-			}
-			return &b.svc.ExecStopPost
-		}))
+	for n, d := range map[string]struct {
+		when  string
+		field func(*builder) *[]Command
+	}{
+		"ExecCondition": {"before ExecStartPre; exit 1-254 skips the start", func(b *builder) *[]Command { return &b.svc.ExecCondition }},
+		"ExecStartPre":  {"before the main process", func(b *builder) *[]Command { return &b.svc.ExecStartPre }},
+		"ExecStart":     {"as the main process; the only one that receives LISTEN_FDS", func(b *builder) *[]Command { return &b.svc.ExecStart }},
+		"ExecStartPost": {"after the service is started", func(b *builder) *[]Command { return &b.svc.ExecStartPost }},
+		"ExecReload":    {"to reload the service", func(b *builder) *[]Command { return &b.svc.ExecReload }},
+		"ExecStop":      {"to stop the service", func(b *builder) *[]Command { return &b.svc.ExecStop }},
+		"ExecStopPost":  {"after the service stopped", func(b *builder) *[]Command { return &b.svc.ExecStopPost }},
+	} {
+		add("Service", n, P, "command run "+d.when+" (list; empty resets)", parseExec(d.field))
 	}
 	add("Service", "Restart", P, "restart policy: no | on-success | on-failure | on-abnormal | on-watchdog | on-abort | always", func(b *builder, e *Entry) error {
 		m := map[string]RestartPolicy{"no": RestartNo, "on-success": RestartOnSuccess, "on-failure": RestartOnFailure,
