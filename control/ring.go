@@ -1,6 +1,7 @@
 package control
 
 import (
+	"encoding/json"
 	"sort"
 	"strings"
 	"sync"
@@ -10,8 +11,11 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
-// DefaultRingSize is how many log entries the daemon keeps per unit.
-const DefaultRingSize = 200
+// DefaultRingSize is how many log entries the daemon keeps in memory, all
+// units together. Like journald's size limits, the bound is global: memory
+// stays the same whether sockd runs ten units or ten thousand, and a chatty
+// unit can push a quiet unit's older lines out.
+const DefaultRingSize = 4096
 
 // Entry is one log event about a unit: a line a service printed (PID and
 // Stream set) or something sockd did.
@@ -25,19 +29,33 @@ type Entry struct {
 	Fields  map[string]any `json:"fields,omitempty"`
 }
 
-// Ring keeps the last entries of every unit in memory and fans new ones
-// out to followers. It is safe for concurrent use.
-type Ring struct {
-	size int
-
-	mu   sync.Mutex
-	logs map[string]*unitLog
-	subs map[*follower]struct{}
+// record is an Entry as the ring stores it: fields stay JSON until read,
+// since most entries are never read.
+type record struct {
+	unix    int64 // Time, in nanoseconds
+	level   zapcore.Level
+	pid     int32
+	unit    string
+	message string
+	stream  string
+	fields  []byte // a JSON object, or nil
 }
 
-type unitLog struct {
-	buf  []Entry
-	next int // where the next entry goes once buf is full
+func (r *record) entry() Entry {
+	e := Entry{Time: time.Unix(0, r.unix), Level: r.level.String(), Unit: r.unit, Message: r.message, PID: int(r.pid), Stream: r.stream}
+	if r.fields != nil {
+		_ = json.Unmarshal(r.fields, &e.Fields) // written by encodeFields
+	}
+	return e
+}
+
+// Ring keeps the last entries of all units in memory and fans new ones out
+// to followers. It is safe for concurrent use.
+type Ring struct {
+	mu   sync.Mutex
+	buf  []record // circular once full
+	next int      // where the next record goes once buf is full
+	subs map[*follower]struct{}
 }
 
 type follower struct {
@@ -46,16 +64,15 @@ type follower struct {
 	ch   chan Entry
 }
 
-// NewRing returns a ring keeping size entries per unit.
+// NewRing returns a ring keeping the last size entries.
 func NewRing(size int) *Ring {
 	if size <= 0 {
 		size = DefaultRingSize
 	}
-	return &Ring{size: size, logs: map[string]*unitLog{}, subs: map[*follower]struct{}{}}
+	return &Ring{buf: make([]record, 0, size), subs: map[*follower]struct{}{}}
 }
 
-// ringKey groups Accept=yes instances under their template, so the
-// number of rings stays bounded by the number of loaded units.
+// ringKey groups Accept=yes instances under their template.
 func ringKey(unit string) string {
 	at := strings.IndexByte(unit, '@')
 	dot := strings.LastIndexByte(unit, '.')
@@ -73,24 +90,36 @@ func matches(want, unit string) bool {
 
 // Add records e and passes it to the followers of its unit.
 func (r *Ring) Add(e Entry) {
-	key := ringKey(e.Unit)
+	rec := record{unix: e.Time.UnixNano(), pid: int32(e.PID), unit: e.Unit, message: e.Message, stream: e.Stream}
+	_ = rec.level.Set(e.Level)
+	if len(e.Fields) > 0 {
+		rec.fields, _ = json.Marshal(e.Fields)
+	}
+	r.add(&rec, &e)
+}
+
+// add stores rec; e is its Entry if the caller has one already.
+func (r *Ring) add(rec *record, e *Entry) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	l := r.logs[key]
-	if l == nil {
-		l = &unitLog{}
-		r.logs[key] = l
-	}
-	if len(l.buf) < r.size {
-		l.buf = append(l.buf, e)
+	if len(r.buf) < cap(r.buf) {
+		r.buf = append(r.buf, *rec)
 	} else {
-		l.buf[l.next] = e
-		l.next = (l.next + 1) % r.size
+		r.buf[r.next] = *rec
+		r.next = (r.next + 1) % len(r.buf)
 	}
+	if len(r.subs) == 0 {
+		return
+	}
+	key := ringKey(rec.unit)
 	for f := range r.subs {
-		if f.key == key && matches(f.unit, e.Unit) {
+		if f.key == key && matches(f.unit, rec.unit) {
+			if e == nil {
+				x := rec.entry()
+				e = &x
+			}
 			select {
-			case f.ch <- e:
+			case f.ch <- *e:
 			default: // a slow follower loses lines rather than blocking sockd
 			}
 		}
@@ -106,19 +135,19 @@ func (r *Ring) Lines(unit string, n int) []Entry {
 }
 
 func (r *Ring) lines(unit string, n int) []Entry {
-	l := r.logs[ringKey(unit)]
-	if l == nil {
-		return nil
-	}
-	out := make([]Entry, 0, len(l.buf))
-	for i := range l.buf {
-		e := l.buf[(l.next+i)%len(l.buf)]
-		if matches(unit, e.Unit) {
-			out = append(out, e)
+	var picked []*record
+	for i := len(r.buf) - 1; i >= 0 && (n < 0 || len(picked) < n); i-- {
+		rec := &r.buf[(r.next+i)%len(r.buf)]
+		if matches(unit, rec.unit) {
+			picked = append(picked, rec)
 		}
 	}
-	if n >= 0 && len(out) > n {
-		out = out[len(out)-n:]
+	if len(picked) == 0 {
+		return nil
+	}
+	out := make([]Entry, len(picked))
+	for i, rec := range picked {
+		out[len(picked)-1-i] = rec.entry()
 	}
 	return out
 }
@@ -139,12 +168,16 @@ func (r *Ring) Follow(unit string, n int) (backlog []Entry, ch <-chan Entry, can
 	}
 }
 
-// Units lists the units that have log entries.
+// Units lists the units (templates for instances) that have log entries.
 func (r *Ring) Units() []string {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	var names []string
-	for k := range r.logs {
+	seen := map[string]bool{}
+	for i := range r.buf {
+		seen[ringKey(r.buf[i].unit)] = true
+	}
+	r.mu.Unlock()
+	names := make([]string, 0, len(seen))
+	for k := range seen {
 		names = append(names, k)
 	}
 	sort.Strings(names)
@@ -154,8 +187,9 @@ func (r *Ring) Units() []string {
 // Tee returns log with a second core that copies every entry carrying a
 // "unit" field at level or above into the ring.
 func (r *Ring) Tee(log *zap.Logger, level zapcore.LevelEnabler) *zap.Logger {
+	enc := zapcore.NewJSONEncoder(zapcore.EncoderConfig{EncodeDuration: zapcore.StringDurationEncoder})
 	return log.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
-		return zapcore.NewTee(c, &ringCore{LevelEnabler: level, ring: r})
+		return zapcore.NewTee(c, &ringCore{LevelEnabler: level, ring: r, enc: enc})
 	}))
 }
 
@@ -163,13 +197,14 @@ func (r *Ring) Tee(log *zap.Logger, level zapcore.LevelEnabler) *zap.Logger {
 type ringCore struct {
 	zapcore.LevelEnabler
 	ring   *Ring
+	enc    zapcore.Encoder // fields only: no time, level or message keys
 	fields []zapcore.Field
 }
 
 func (c *ringCore) With(fields []zapcore.Field) zapcore.Core {
 	all := make([]zapcore.Field, 0, len(c.fields)+len(fields))
 	all = append(append(all, c.fields...), fields...)
-	return &ringCore{LevelEnabler: c.LevelEnabler, ring: c.ring, fields: all}
+	return &ringCore{LevelEnabler: c.LevelEnabler, ring: c.ring, enc: c.enc, fields: all}
 }
 
 func (c *ringCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
@@ -180,41 +215,44 @@ func (c *ringCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.Che
 }
 
 func (c *ringCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
-	enc := zapcore.NewMapObjectEncoder()
-	for _, f := range c.fields {
-		f.AddTo(enc)
-	}
-	for _, f := range fields {
-		f.AddTo(enc)
-	}
-	unit, _ := enc.Fields["unit"].(string)
-	if unit == "" {
-		return nil
-	}
-	delete(enc.Fields, "unit")
-	en := Entry{Time: e.Time, Level: e.Level.String(), Unit: unit, Message: e.Message}
-	if s, ok := enc.Fields["stream"].(string); ok {
-		en.Stream = s
-		delete(enc.Fields, "stream")
-	}
-	switch pid := enc.Fields["pid"].(type) {
-	case int64:
-		en.PID = int(pid)
-		delete(enc.Fields, "pid")
-	case int:
-		en.PID = pid
-		delete(enc.Fields, "pid")
-	}
-	for k, v := range enc.Fields {
-		if d, ok := v.(time.Duration); ok {
-			enc.Fields[k] = d.String() // not nanoseconds in JSON
+	rec := record{unix: e.Time.UnixNano(), level: e.Level, message: e.Message}
+	var rest []zapcore.Field
+	for _, list := range [2][]zapcore.Field{c.fields, fields} {
+		for _, f := range list {
+			switch {
+			case f.Key == "unit" && f.Type == zapcore.StringType:
+				rec.unit = f.String
+			case f.Key == "stream" && f.Type == zapcore.StringType:
+				rec.stream = f.String
+			case f.Key == "pid" && isInt(f.Type):
+				rec.pid = int32(f.Integer)
+			default:
+				rest = append(rest, f)
+			}
 		}
 	}
-	if len(enc.Fields) > 0 {
-		en.Fields = enc.Fields
+	if rec.unit == "" {
+		return nil
 	}
-	c.ring.Add(en)
+	if len(rest) > 0 {
+		buf, err := c.enc.EncodeEntry(zapcore.Entry{}, rest)
+		if err != nil {
+			return err
+		}
+		rec.fields = append([]byte(nil), strings.TrimSpace(buf.String())...)
+		buf.Free()
+	}
+	c.ring.add(&rec, nil)
 	return nil
+}
+
+func isInt(t zapcore.FieldType) bool {
+	switch t {
+	case zapcore.Int64Type, zapcore.Int32Type, zapcore.Int16Type, zapcore.Int8Type,
+		zapcore.Uint64Type, zapcore.Uint32Type, zapcore.Uint16Type, zapcore.Uint8Type:
+		return true
+	}
+	return false
 }
 
 func (c *ringCore) Sync() error { return nil }

@@ -24,8 +24,9 @@ func TestRingKey(t *testing.T) {
 	}
 }
 
+// The bound is global: the last entries of all units are kept.
 func TestRingBoundedAndTemplates(t *testing.T) {
-	r := NewRing(3)
+	r := NewRing(5)
 	for i := range 5 {
 		r.Add(Entry{Unit: "a.service", Message: fmt.Sprint(i)})
 	}
@@ -45,6 +46,7 @@ func TestRingBoundedAndTemplates(t *testing.T) {
 	}{
 		{"a.service", -1, "[2 3 4]"},
 		{"a.service", 2, "[3 4]"},
+		{"a.service", 1, "[4]"},
 		{"a.service", 0, "[]"},
 		{"e@.service", -1, "[one two]"},
 		{"e@2.service", -1, "[two]"},
