@@ -32,7 +32,7 @@ func shortDir(t testing.TB) string {
 }
 
 func unit(name string, o units.SocketOptions, ls ...units.Listener) *units.Socket {
-	return &units.Socket{Name: name, Listeners: ls, Options: o}
+	return &units.Socket{Name: name, Listeners: ls, SocketSettings: &units.SocketSettings{Options: o}}
 }
 
 func inet4(kind units.ListenKind, ip string, port uint16) units.Listener {
@@ -471,9 +471,9 @@ func TestFDNames(t *testing.T) {
 		s    units.Socket
 		want string
 	}{
-		{units.Socket{Name: "a.socket"}, "a.socket"},
-		{units.Socket{Name: "a.socket", Accept: true}, "connection"},
-		{units.Socket{Name: "a.socket", Accept: true, FileDescriptorName: "http"}, "http"},
+		{units.Socket{Name: "a.socket", SocketSettings: &units.SocketSettings{}}, "a.socket"},
+		{units.Socket{Name: "a.socket", SocketSettings: &units.SocketSettings{Accept: true}}, "connection"},
+		{units.Socket{Name: "a.socket", FileDescriptorName: "http", SocketSettings: &units.SocketSettings{Accept: true}}, "http"},
 	}
 	for _, c := range cases {
 		c.s.Listeners = []units.Listener{inet4(units.ListenStream, "127.0.0.1", 0), inet4(units.ListenDatagram, "127.0.0.1", 0)}

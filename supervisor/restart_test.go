@@ -36,7 +36,7 @@ func TestRestartTable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		for i, p := range policies {
-			u := &units.Service{Restart: p}
+			u := &units.ServiceSettings{Restart: p}
 			clean, result := exitClean(u, tt.exit, false)
 			if tt.result != "" {
 				clean, result = false, tt.result
@@ -51,7 +51,7 @@ func TestRestartTable(t *testing.T) {
 		}
 	}
 
-	u := &units.Service{Restart: units.RestartOnFailure,
+	u := &units.ServiceSettings{Restart: units.RestartOnFailure,
 		SuccessExitStatus:        units.ExitStatusSet{Codes: []int{75}, Signals: []int{int(syscall.SIGUSR1)}},
 		RestartPreventExitStatus: units.ExitStatusSet{Codes: []int{3}},
 		RestartForceExitStatus:   units.ExitStatusSet{Codes: []int{0}},
@@ -75,7 +75,7 @@ func TestRestartTable(t *testing.T) {
 }
 
 func TestRestartDelay(t *testing.T) {
-	u := &units.Service{RestartSec: 100 * time.Millisecond, RestartSteps: 4, RestartMaxDelay: 1600 * time.Millisecond}
+	u := &units.ServiceSettings{RestartSec: 100 * time.Millisecond, RestartSteps: 4, RestartMaxDelay: 1600 * time.Millisecond}
 	want := []time.Duration{100, 200, 400, 800, 1600, 1600}
 	for n, w := range want {
 		got := restartDelay(u, n).Round(time.Millisecond)
@@ -83,7 +83,7 @@ func TestRestartDelay(t *testing.T) {
 			t.Errorf("restart %d: delay %v, want %v", n, got, w*time.Millisecond)
 		}
 	}
-	if d := restartDelay(&units.Service{RestartSec: time.Second}, 7); d != time.Second {
+	if d := restartDelay(&units.ServiceSettings{RestartSec: time.Second}, 7); d != time.Second {
 		t.Errorf("without steps: %v", d)
 	}
 }

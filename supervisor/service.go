@@ -491,7 +491,7 @@ func (s *Supervisor) onExit(ex spawner.Exit) {
 			return // timed out and already handled
 		}
 		sv.controlPID = 0
-		clean, result := exitClean(sv.u, ex, true)
+		clean, result := exitClean(sv.u.ServiceSettings, ex, true)
 		if !clean && !p.ignore {
 			sv.lastExit = describeExit(ex)
 			s.log.Warn("control process failed", zap.String("unit", sv.u.Name), zap.Int("pid", ex.Pid),
@@ -508,7 +508,7 @@ func (s *Supervisor) onExit(ex spawner.Exit) {
 	}
 	sv.mainExit, sv.hasMainExit = ex, true
 	sv.lastExit = describeExit(ex)
-	clean, result := exitClean(sv.u, ex, sv.u.Type == units.TypeOneshot)
+	clean, result := exitClean(sv.u.ServiceSettings, ex, sv.u.Type == units.TypeOneshot)
 	fields := []zap.Field{zap.String("unit", sv.u.Name), zap.Int("pid", ex.Pid), zap.String("status", sv.lastExit)}
 	if clean || sv.phase >= phStop {
 		// Exits after a stop request are what was asked for.
@@ -567,7 +567,7 @@ func (s *Supervisor) onOrphanExit(ex spawner.Exit) {
 		if sv.u.Type == units.TypeForking && sv.mainPID == ex.Pid && sv.phase == phRunning {
 			sv.mainPID = 0
 			sv.lastExit = describeExit(ex)
-			if clean, result := exitClean(sv.u, ex, false); !clean {
+			if clean, result := exitClean(sv.u.ServiceSettings, ex, false); !clean {
 				sv.fail(result)
 			}
 			s.log.Info("main process exited", zap.String("unit", sv.u.Name), zap.Int("pid", ex.Pid), zap.String("status", sv.lastExit))
@@ -742,7 +742,7 @@ func (s *Supervisor) enterDead(sv *serviceUnit) {
 		return
 	}
 	if !sv.stopping && !s.stopping && sv.instanceOf == nil && s.shouldRestart(sv) {
-		d := restartDelay(sv.u, sv.restarts)
+		d := restartDelay(sv.u.ServiceSettings, sv.restarts)
 		sv.restarts++
 		s.setPhase(sv, phAutoRestart)
 		s.log.Info("scheduling restart", zap.String("unit", sv.u.Name), zap.Duration("in", d), zap.Int("restarts", sv.restarts))
@@ -799,13 +799,13 @@ func (s *Supervisor) shouldRestart(sv *serviceUnit) bool {
 		code = sv.mainExit.Code
 	}
 	clean := sv.result == ResultSuccess
-	return shouldRestart(sv.u, clean, sv.result, code)
+	return shouldRestart(sv.u.ServiceSettings, clean, sv.result, code)
 }
 
 // exitClean classifies an exit as systemd does: exit code 0, or SIGHUP,
 // SIGINT, SIGTERM or SIGPIPE (except for Type=oneshot and control
 // processes), or an entry of SuccessExitStatus= is a clean exit.
-func exitClean(u *units.Service, ex spawner.Exit, strict bool) (bool, string) {
+func exitClean(u *units.ServiceSettings, ex spawner.Exit, strict bool) (bool, string) {
 	if ex.Signal != 0 {
 		sig := int(ex.Signal)
 		if contains(u.SuccessExitStatus.Signals, sig) {
@@ -849,7 +849,7 @@ func signalName(sig syscall.Signal) string {
 // shouldRestart applies Restart= (systemd.service(5), table "Exit causes
 // and the effect of the Restart= settings"). result is the service's
 // result; code the main process's exit code, or -1.
-func shouldRestart(u *units.Service, clean bool, result string, code int) bool {
+func shouldRestart(u *units.ServiceSettings, clean bool, result string, code int) bool {
 	if code >= 0 && contains(u.RestartPreventExitStatus.Codes, code) {
 		return false
 	}
@@ -876,7 +876,7 @@ func shouldRestart(u *units.Service, clean bool, result string, code int) bool {
 
 // restartDelay is RestartSec=, growing exponentially over RestartSteps=
 // up to RestartMaxDelaySec= when both are set.
-func restartDelay(u *units.Service, n int) time.Duration {
+func restartDelay(u *units.ServiceSettings, n int) time.Duration {
 	d := u.RestartSec
 	if u.RestartSteps <= 0 || u.RestartMaxDelay <= d || d <= 0 {
 		return d

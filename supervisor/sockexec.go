@@ -181,7 +181,7 @@ func (s *Supervisor) socketHelperExit(su *socketUnit, ex spawner.Exit, ignore bo
 // spawnSocketHelper starts one of a socket unit's Exec*= commands with
 // the socket's [Socket] execution settings (User=, Environment=, …).
 func (s *Supervisor) spawnSocketHelper(su *socketUnit, cmd *units.Command, fds bool) (int, error) {
-	pseudo := &serviceUnit{u: &units.Service{Name: su.u.Name, Exec: su.u.Exec, Type: units.TypeOneshot}}
+	pseudo := &serviceUnit{u: &units.Service{Name: su.u.Name, ServiceSettings: &units.ServiceSettings{Exec: su.u.Exec, Type: units.TypeOneshot}}}
 	spec, err := s.spec(pseudo, cmd, roleControl)
 	if err != nil {
 		return 0, err

@@ -79,7 +79,7 @@ const PlaceholderInstance = "internal"
 func Load(dirs []string, opts LoadOptions) (*Set, Diagnostics) {
 	l := newLoader(opts)
 	l.look = memoLookPath(l.opts.LookPath)
-	l.share = &sharer{strs: map[string]string{}, maps: map[string]map[string][]string{}}
+	l.share = newSharer()
 	l.scan(dirs)
 	return l.load()
 }
@@ -855,8 +855,7 @@ func fragmentInfo(srcs []source) (string, []string) {
 // buildSocket parses and validates one socket unit; nil means refused.
 func buildSocket(name string, srcs []source, table directiveTable, spec *SpecifierContext, look func(string) (string, bool), sh *sharer) (*Socket, Diagnostics) {
 	b := newBuilder(name, "socket", srcs, table, spec, look, sh)
-	s := &Socket{
-		Name: name,
+	s := &Socket{Name: name, SocketSettings: &SocketSettings{
 		Options: SocketOptions{
 			Backlog:       math.MaxInt32,
 			SocketMode:    0o666,
@@ -870,7 +869,7 @@ func buildSocket(name string, srcs []source, table directiveTable, spec *Specifi
 		Kill:                 KillContext{KillSignal: sigTERM, FinalKillSignal: sigKILL, SendSIGKILL: true},
 		DeferTriggerMax:      Infinity,
 		Unit:                 defaultUnitInfo(),
-	}
+	}}
 	s.FragmentPath, s.DropIns = fragmentInfo(srcs)
 	b.sock, b.exec, b.unit = s, &s.Exec, &s.Unit
 	b.kill = killPtrs{&s.Kill.KillMode, &s.Kill.KillSignal, &s.Kill.FinalKillSignal, &s.Kill.SendSIGHUP, &s.Kill.SendSIGKILL}
@@ -908,14 +907,16 @@ func buildSocket(name string, srcs []source, table directiveTable, spec *Specifi
 		return nil, b.diags
 	}
 	b.share.unitInfo(&s.Unit)
+	if sh := b.share; sh != nil {
+		s.SocketSettings = shared(sh, sh.sockets, 's', srcs, s.SocketSettings)
+	}
 	return s, b.diags
 }
 
 // buildService parses and validates one service unit; nil means refused.
 func buildService(name string, srcs []source, table directiveTable, spec *SpecifierContext, look func(string) (string, bool), sh *sharer) (*Service, Diagnostics) {
 	b := newBuilder(name, "service", srcs, table, spec, look, sh)
-	s := &Service{
-		Name:                        name,
+	s := &Service{Name: name, ServiceSettings: &ServiceSettings{
 		RestartSec:                  100 * time.Millisecond,
 		KillSignal:                  sigTERM,
 		FinalKillSignal:             sigKILL,
@@ -923,7 +924,7 @@ func buildService(name string, srcs []source, table directiveTable, spec *Specif
 		FileDescriptorStorePreserve: "restart",
 		Exec:                        defaultExec(),
 		Unit:                        defaultUnitInfo(),
-	}
+	}}
 	s.FragmentPath, s.DropIns = fragmentInfo(srcs)
 	b.svc, b.exec, b.unit = s, &s.Exec, &s.Unit
 	b.kill = killPtrs{&s.KillMode, &s.KillSignal, &s.FinalKillSignal, &s.SendSIGHUP, &s.SendSIGKILL}
@@ -956,6 +957,9 @@ func buildService(name string, srcs []source, table directiveTable, spec *Specif
 		return nil, b.diags
 	}
 	b.share.unitInfo(&s.Unit)
+	if sh := b.share; sh != nil {
+		s.ServiceSettings = shared(sh, sh.services, 'v', srcs, s.ServiceSettings)
+	}
 	return s, b.diags
 }
 
@@ -992,6 +996,58 @@ type sharer struct {
 	maps map[string]map[string][]string
 	key  []byte
 	b    *builder // reused by newBuilder
+	// sockets and services map a settingsKey to the settings built from
+	// it first.
+	sockets  map[string]*SocketSettings
+	services map[string]*ServiceSettings
+}
+
+func newSharer() *sharer {
+	return &sharer{strs: map[string]string{}, maps: map[string]map[string][]string{},
+		sockets: map[string]*SocketSettings{}, services: map[string]*ServiceSettings{}}
+}
+
+// shared returns the settings an earlier unit built from the same text, or
+// remembers v as those.
+func shared[T any](sh *sharer, seen map[string]*T, kind byte, srcs []source, v *T) *T {
+	key, ok := sh.settingsKey(kind, srcs)
+	if !ok {
+		return v
+	}
+	if old, ok := seen[string(key)]; ok {
+		return old
+	}
+	seen[string(key)] = v
+	return v
+}
+
+// settingsKey is what a unit's settings are built from: every assignment
+// of its files in order, with its line (commands and conditions keep
+// their positions), but not the files' names nor a socket's Listen*=
+// lines, which are kept per unit. ok is false when a value might depend on
+// the unit's name or files: specifiers, also escaped ones in Exec*= lines.
+func (sh *sharer) settingsKey(kind byte, srcs []source) (key []byte, ok bool) {
+	b := append(sh.key[:0], kind)
+	for _, src := range srcs {
+		b = append(b, 0xff)
+		for i := range src.lex.Entries {
+			e := &src.lex.Entries[i]
+			if kind == 's' && e.Section == "Socket" && strings.HasPrefix(e.Key, "Listen") {
+				continue
+			}
+			if strings.IndexByte(e.Value, '%') >= 0 || strings.Contains(e.Value, "\\x25") || strings.Contains(e.Value, "\\045") {
+				sh.key = b
+				return nil, false
+			}
+			b = binary.AppendUvarint(b, uint64(e.Pos.Line))
+			b = binary.AppendUvarint(b, uint64(e.FirstLine))
+			for _, f := range [...]string{e.Section, e.Key, e.Value} {
+				b = append(binary.AppendUvarint(b, uint64(len(f))), f...)
+			}
+		}
+	}
+	sh.key = b
+	return b, true
 }
 
 func (sh *sharer) str(s string) string {

@@ -149,17 +149,22 @@ type SocketOptions struct {
 	MessageQueueMessageSize int64
 }
 
-// Socket is a loaded, validated .socket unit.
+// Socket is a loaded, validated .socket unit: what is its own (name,
+// files, listeners, and the settings derived from its name), and its other
+// settings.
+//
+// The settings are shared, read-only, between the units of one Load whose
+// files say the same thing apart from their Listen*= lines (typically
+// generated units, one per port or path), so that ten thousand such units
+// do not keep ten thousand copies. Positions (Pos) inside shared settings
+// name the file of the first of those units.
 type Socket struct {
 	Name         string // "web.socket"
-	Description  string
 	FragmentPath string
 	DropIns      []string
 
 	Listeners []Listener
-	Options   SocketOptions
 
-	Accept bool
 	// Service is the unit activated: "web.service" (Accept=no, or Service=),
 	// or the template "web@.service" for Accept=yes.
 	Service string
@@ -167,6 +172,16 @@ type Socket struct {
 	// LISTEN_FDNAMES: FileDescriptorName= if set, else the unit name
 	// (Accept=no) or "connection" (Accept=yes).
 	FileDescriptorName string
+
+	*SocketSettings
+}
+
+// SocketSettings are a socket unit's settings other than its listeners.
+type SocketSettings struct {
+	Description string
+	Options     SocketOptions
+
+	Accept bool
 
 	MaxConnections          int           // default 64
 	MaxConnectionsPerSource int           // 0 = off
@@ -370,12 +385,23 @@ type Command struct {
 	Pos   Pos
 }
 
-// Service is a loaded, validated .service unit (or template).
+// Service is a loaded, validated .service unit (or template): its name and
+// files, and its settings, shared like a Socket's between units of one
+// Load whose files say the same thing (and use no specifiers).
 type Service struct {
 	Name         string // "web.service", "echo@.service", "echo@3-...service"
-	Description  string
 	FragmentPath string
 	DropIns      []string
+	// Template is the template an instance was loaded from
+	// ("echo@.service"); "" for plain services and templates.
+	Template string
+
+	*ServiceSettings
+}
+
+// ServiceSettings are a service unit's settings.
+type ServiceSettings struct {
+	Description string
 
 	Type            ServiceType
 	RemainAfterExit bool
@@ -423,9 +449,6 @@ type Service struct {
 
 	// BusName is BusName= (Type=dbus needs it).
 	BusName string
-	// Template is the template an instance was loaded from
-	// ("echo@.service"); "" for plain services and templates.
-	Template string
 	// Unit holds the [Unit] and [Install] settings.
 	Unit UnitInfo
 }

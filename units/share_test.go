@@ -1,0 +1,93 @@
+package units
+
+import (
+	"testing"
+)
+
+// Units whose files differ only in their Listen*= lines share one copy of
+// their settings; anything else that differs, or a specifier that could
+// make the same text mean different things, keeps them apart.
+func TestSettingsShared(t *testing.T) {
+	dir := t.TempDir()
+	sock := func(listen, extra string) string {
+		return "[Socket]\n" + listen + "\nAccept=yes\nMaxConnections=1024\n" + extra
+	}
+	svc := "[Service]\nExecStart=/bin/cat\nStandardInput=socket\n"
+	writeUnits(t, dir, map[string]string{
+		"a.socket":       sock("ListenStream=127.0.0.1:7001", ""),
+		"a@.service":     svc,
+		"b.socket":       sock("ListenStream=127.0.0.1:7002", ""),
+		"b@.service":     svc,
+		"c.socket":       sock("ListenStream=127.0.0.1:7003", "Backlog=5\n"),
+		"c@.service":     svc + "Environment=X=1\n",
+		"d.socket":       sock("ListenStream=127.0.0.1:7004", "FileDescriptorName=d\n"),
+		"d@.service":     svc,
+		"e.socket":       sock("ListenStream=/run/e.sock", "Symlinks=/run/%N.link\nAccept=no\n"),
+		"e.service":      "[Service]\nExecStart=/bin/cat\n",
+		"e2.socket":      sock("ListenStream=/run/e2.sock", "Symlinks=/run/%N.link\nAccept=no\n"),
+		"e2.service":     "[Service]\nExecStart=/bin/cat\n",
+		"f.socket":       sock("ListenStream=127.0.0.1:7006", ""),
+		"f@.service":     svc + "Environment=N=%N\n",
+		"g.socket":       sock("ListenStream=127.0.0.1:7007", ""),
+		"g@.service":     svc + "Environment=N=%N\n",
+		"moved.socket":   "\n" + sock("ListenStream=127.0.0.1:7008", ""),
+		"moved@.service": svc,
+	})
+	set, diags := Load([]string{dir}, LoadOptions{LookPath: fakeLookPath})
+	for _, d := range diags {
+		if d.Severity == Error {
+			t.Fatal(d)
+		}
+	}
+	sk := map[string]*Socket{}
+	for _, s := range set.Sockets {
+		sk[s.Name] = s
+	}
+	tm := set.Templates
+	same := func(what string, x, y any, want bool) {
+		t.Helper()
+		if (x == y) != want {
+			t.Errorf("%s shared = %v, want %v", what, x == y, want)
+		}
+	}
+	same("a/b socket settings", sk["a.socket"].SocketSettings, sk["b.socket"].SocketSettings, true)
+	same("a/b template settings", tm["a@.service"].ServiceSettings, tm["b@.service"].ServiceSettings, true)
+	same("a/c socket settings (Backlog=)", sk["a.socket"].SocketSettings, sk["c.socket"].SocketSettings, false)
+	same("a/c template settings (Environment=)", tm["a@.service"].ServiceSettings, tm["c@.service"].ServiceSettings, false)
+	same("a/d socket settings (FileDescriptorName= is per unit, but written)", sk["a.socket"].SocketSettings, sk["d.socket"].SocketSettings, false)
+	same("e/e2 socket settings (specifier)", sk["e.socket"].SocketSettings, sk["e2.socket"].SocketSettings, false)
+	same("e/e2 service settings", set.Services["e.service"].ServiceSettings, set.Services["e2.service"].ServiceSettings, true)
+	same("f/g template settings (specifier)", tm["f@.service"].ServiceSettings, tm["g@.service"].ServiceSettings, false)
+	same("a/moved socket settings (lines moved)", sk["a.socket"].SocketSettings, sk["moved.socket"].SocketSettings, false)
+
+	// What is per unit stays per unit.
+	a, b := sk["a.socket"], sk["b.socket"]
+	if a.Listeners[0].Addr.Port != 7001 || b.Listeners[0].Addr.Port != 7002 {
+		t.Errorf("listeners: %v, %v", a.Listeners, b.Listeners)
+	}
+	if a.Service != "a@.service" || b.Service != "b@.service" || a.FragmentPath == b.FragmentPath {
+		t.Errorf("per-unit fields: %q %q %q %q", a.Service, b.Service, a.FragmentPath, b.FragmentPath)
+	}
+	if d := sk["d.socket"]; d.FileDescriptorName != "d" || a.FileDescriptorName != "connection" {
+		t.Errorf("FileDescriptorName: %q, %q", d.FileDescriptorName, a.FileDescriptorName)
+	}
+	if e, e2 := sk["e.socket"].Symlinks, sk["e2.socket"].Symlinks; len(e) != 1 || e[0] != "/run/e.link" || len(e2) != 1 || e2[0] != "/run/e2.link" {
+		t.Errorf("Symlinks= = %q, %q", e, e2)
+	}
+	fi, err := set.Instance("f@.service", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gi, err := set.Instance("g@.service", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Exec.Environment[0] != "N=f@1" || gi.Exec.Environment[0] != "N=g@1" {
+		t.Errorf("instances: %v, %v", fi.Exec.Environment, gi.Exec.Environment)
+	}
+	ai, _ := set.Instance("a@.service", "1")
+	bi, _ := set.Instance("b@.service", "2")
+	if ai.Name != "a@1.service" || bi.Name != "b@2.service" || ai.Template != "a@.service" || bi.Template != "b@.service" {
+		t.Errorf("instance names: %s (%s), %s (%s)", ai.Name, ai.Template, bi.Name, bi.Template)
+	}
+}
