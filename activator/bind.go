@@ -49,8 +49,9 @@ type BoundListener struct {
 	// FD is the listening descriptor: close-on-exec and non-blocking, owned
 	// by the Bound until Close. It is -1 after Close.
 	FD int
-	// Listener is the unit's listener this fd was opened for.
-	Listener units.Listener
+	// Listener is the unit's listener this fd was opened for (it points
+	// into the unit's Listeners).
+	Listener *units.Listener
 	// Name is the fd's name for LISTEN_FDNAMES: FileDescriptorName= if set,
 	// else "connection" with Accept=yes, else the unit name.
 	Name string
@@ -108,6 +109,19 @@ func Bind(s *units.Socket, opts BindOptions) (*Bound, error) {
 	defer bd.close()
 	return bd.bind(s)
 }
+
+// Binder binds units one after another, sharing directory lookups between
+// them. It is not safe for concurrent use.
+type Binder struct{ bd *binder }
+
+// NewBinder returns a Binder; Close releases what it cached.
+func NewBinder(opts BindOptions) *Binder { return &Binder{newBinder(opts)} }
+
+// Bind is Bind with the Binder's options.
+func (b *Binder) Bind(s *units.Socket) (*Bound, error) { return b.bd.bind(s) }
+
+// Close releases the Binder's cached directory fds (not the Bounds).
+func (b *Binder) Close() { b.bd.close() }
 
 // BindAll binds each unit independently, so that one failing unit does not
 // stop the others. bound[i] and errs[i] belong to socks[i]: exactly one of
@@ -236,7 +250,7 @@ func (bd *binder) bind(s *units.Socket) (_ *Bound, err error) {
 			}
 			return nil, err
 		}
-		bl.Listener = *l
+		bl.Listener = l
 		bl.Name = name
 		b.Listeners = append(b.Listeners, bl)
 	}

@@ -92,11 +92,22 @@ func (s *Supervisor) startSockets() {
 			s.startSocket(su)
 		}
 	}
+	for _, p := range s.prebound { // bound ahead but not started: none expected
+		p.b.Close(false)
+	}
+	s.prebound = nil
 }
 
 // bindSocket binds a socket unit (all listeners or none) and watches it.
 func (s *Supervisor) bindSocket(su *socketUnit) {
-	b, err := activator.Bind(su.u, activator.BindOptions{Logger: s.log, Inherited: s.opts.Inherited})
+	var b *activator.Bound
+	var err error
+	if p, ok := s.prebound[su.u]; ok {
+		delete(s.prebound, su.u)
+		b, err = p.b, p.err
+	} else {
+		b, err = activator.Bind(su.u, activator.BindOptions{Logger: s.log, Inherited: s.opts.Inherited})
+	}
 	if err != nil {
 		s.failSocket(su, ResultResources, err.Error())
 		return

@@ -31,6 +31,10 @@ type LoadOptions struct {
 	// nil builds one with NewSpecifierContext. Per-unit contexts are derived
 	// from it with WithUnit, so host lookups happen once per Load.
 	Specifiers *SpecifierContext
+	// OnSocket, if not nil, is called with each socket unit as soon as it
+	// is loaded and paired with its service, in the order of Set.Sockets,
+	// while Load goes on with the others (sockd binds it meanwhile).
+	OnSocket func(*Socket)
 }
 
 // Set is the result of Load: every unit that loaded, with sockets paired to
@@ -48,16 +52,11 @@ type Set struct {
 	// connection exists).
 	Templates map[string]*Service
 
-	templates map[string]*template
+	// instSrcs holds the lexed files of the templates whose text uses
+	// instance specifiers: their instances are built again from them.
+	instSrcs map[string][]source
 	table     directiveTable
 	opts      LoadOptions
-}
-
-// template keeps what is needed to instantiate a template without I/O.
-type template struct {
-	srcs         []source
-	proto        *Service
-	usesInstance bool
 }
 
 // source is one unit file or drop-in, already lexed.
@@ -456,7 +455,7 @@ func (l *loader) load() (*Set, Diagnostics) {
 	set := &Set{
 		Services:  map[string]*Service{},
 		Templates: make(map[string]*Service, ntmpl),
-		templates: make(map[string]*template, ntmpl),
+		instSrcs:  map[string][]source{},
 		table:     l.table,
 		opts:      l.opts,
 	}
@@ -497,20 +496,19 @@ func (l *loader) load() (*Set, Diagnostics) {
 				continue
 			}
 			svc.Template = name
-			t := &template{srcs: srcs, proto: svc}
+			usesInstance := false
 			for _, s := range srcs {
 				for _, e := range s.lex.Entries {
 					// Exec*= and Environment= unescape before expanding, so
 					// an escaped '%' (\x25, \045) may become a specifier.
 					if UsesInstanceSpecifiers(e.Value) || strings.Contains(e.Value, "\\x25") || strings.Contains(e.Value, "\\045") {
-						t.usesInstance = true
+						usesInstance = true
 					}
 				}
 			}
-			if !t.usesInstance {
-				t.srcs = nil // Instance copies proto
+			if usesInstance {
+				set.instSrcs[name] = srcs // else Instance copies the template
 			}
-			set.templates[name] = t
 			set.Templates[name] = svc
 			continue
 		}
@@ -541,7 +539,7 @@ func (l *loader) load() (*Set, Diagnostics) {
 		if sock == nil || kind == NameTemplate {
 			continue
 		}
-		if t := TemplateOf(sock.Service); t != "" && !sock.Accept && set.Services[sock.Service] == nil && set.templates[t] != nil {
+		if t := TemplateOf(sock.Service); t != "" && !sock.Accept && set.Services[sock.Service] == nil && set.Templates[t] != nil {
 			// A named instance (Service=foo@bar.service) also gets the
 			// instance's own drop-ins (foo@bar.service.d/), so it is
 			// loaded like a unit file rather than through Instance.
@@ -562,6 +560,9 @@ func (l *loader) load() (*Set, Diagnostics) {
 			continue
 		}
 		set.Sockets = append(set.Sockets, sock)
+		if l.opts.OnSocket != nil {
+			l.opts.OnSocket(sock)
+		}
 	}
 	l.diags.Sort()
 	return set, l.diags
@@ -574,7 +575,7 @@ func (s *Set) pair(sock *Socket) string {
 		_, prefix, _, _ := ParseUnitName(sock.Name)
 		tname := prefix + "@.service"
 		sock.Service = tname
-		if _, ok := s.templates[tname]; !ok {
+		if _, ok := s.Templates[tname]; !ok {
 			inst, _ := InstanceName(tname, PlaceholderInstance)
 			msg := fmt.Sprintf("service %s not loaded, socket cannot be started", inst)
 			if _, plain := s.Services[unitStem(sock.Name)+".service"]; plain {
@@ -588,7 +589,7 @@ func (s *Set) pair(sock *Socket) string {
 		return ""
 	}
 	if t := TemplateOf(sock.Service); t != "" {
-		if _, ok := s.templates[t]; ok {
+		if _, ok := s.Templates[t]; ok {
 			_, _, inst, _ := ParseUnitName(sock.Service)
 			svc, err := s.Instance(t, inst)
 			if err != nil {
@@ -599,7 +600,7 @@ func (s *Set) pair(sock *Socket) string {
 		}
 	}
 	msg := fmt.Sprintf("service %s not loaded, socket cannot be started", sock.Service)
-	if t := unitStem(sock.Service) + "@.service"; s.templates[t] != nil {
+	if t := unitStem(sock.Service) + "@.service"; s.Templates[t] != nil {
 		msg += fmt.Sprintf(" (%s is a template: use Accept=yes, or name an instance with Service=)", t)
 	}
 	return msg
@@ -627,7 +628,7 @@ func (s *Set) Service(name string) *Service {
 // must not be modified); otherwise it re-parses the stored lexed files with
 // the instance's specifier values.
 func (s *Set) Instance(templateName, instance string) (*Service, error) {
-	t, ok := s.templates[templateName]
+	proto, ok := s.Templates[templateName]
 	if !ok {
 		return nil, fmt.Errorf("unit template %s not loaded", templateName)
 	}
@@ -639,12 +640,13 @@ func (s *Set) Instance(templateName, instance string) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !t.usesInstance {
-		c := *t.proto
+	srcs, usesInstance := s.instSrcs[templateName]
+	if !usesInstance {
+		c := *proto
 		c.Name = name
 		return &c, nil
 	}
-	svc, diags := buildService(name, t.srcs, s.table, s.opts.Specifiers, s.opts.LookPath, nil)
+	svc, diags := buildService(name, srcs, s.table, s.opts.Specifiers, s.opts.LookPath, nil)
 	if svc == nil {
 		return nil, fmt.Errorf("instance %s: %w", name, diags.Err())
 	}

@@ -91,3 +91,30 @@ func TestSettingsShared(t *testing.T) {
 		t.Errorf("instance names: %s (%s), %s (%s)", ai.Name, ai.Template, bi.Name, bi.Template)
 	}
 }
+
+// OnSocket sees every socket of the Set, in its order, and nothing else.
+func TestLoadOnSocket(t *testing.T) {
+	dir := t.TempDir()
+	writeUnits(t, dir, map[string]string{
+		"b.socket":        "[Socket]\nListenStream=127.0.0.1:7002\n",
+		"b.service":       "[Service]\nExecStart=/bin/cat\n",
+		"a.socket":        "[Socket]\nListenStream=127.0.0.1:7001\nAccept=yes\n",
+		"a@.service":      "[Service]\nExecStart=/bin/cat\n",
+		"orphan.socket":   "[Socket]\nListenStream=127.0.0.1:7003\n", // no service
+		"broken.socket":   "[Socket]\nAccept=yes\n",                  // no listener
+		"broken@.service": "[Service]\nExecStart=/bin/cat\n",
+	})
+	var seen []*Socket
+	set, _ := Load([]string{dir}, LoadOptions{LookPath: fakeLookPath, OnSocket: func(s *Socket) { seen = append(seen, s) }})
+	if len(seen) != len(set.Sockets) {
+		t.Fatalf("OnSocket saw %d sockets, the set has %d", len(seen), len(set.Sockets))
+	}
+	for i := range seen {
+		if seen[i] != set.Sockets[i] {
+			t.Errorf("OnSocket #%d = %s, Set.Sockets[%d] = %s", i, seen[i].Name, i, set.Sockets[i].Name)
+		}
+	}
+	if len(seen) != 2 || seen[0].Name != "a.socket" || seen[1].Name != "b.socket" {
+		t.Errorf("sockets: %v", seen)
+	}
+}
