@@ -31,9 +31,13 @@
 // first), O_NONBLOCK per NonBlocking=, close_range(CLOSE_RANGE_CLOEXEC) for
 // the rest, setgroups/setresgid/setresuid (checked, so it never runs as root
 // by mistake), chdir, PR_SET_NO_NEW_PRIVS, the pid into the pre-allocated
-// "LISTEN_PID=" entry, execve. A failure at any step sends (step, errno)
-// over a close-on-exec pipe, so Start returns a [*StartError] such as
-// "execve: no such file or directory" instead of a process that exits.
+// "LISTEN_PID=" entry, execve. A failure at any step is reported as (step,
+// errno), so Start returns a [*StartError] such as "execve: no such file or
+// directory" instead of a process that exits. With CLONE_VFORK the child
+// writes the report into the plan it shares with the parent before it
+// exits, and clone returns only after the child's execve or exit, so no
+// pipe is needed (glibc's posix_spawn does the same); without vfork the
+// report goes over a close-on-exec pipe.
 //
 // The alternative, re-executing sockd as a trampoline that sets LISTEN_PID
 // and execs the service, costs a second execve of a large Go binary for
@@ -86,9 +90,14 @@
 //
 // # Reaping
 //
-// Every started process is waited for through its pidfd, registered with
-// the runtime's netpoller (one parked goroutine per process, no blocking
-// thread), then waitid(P_PIDFD). There is no wait4(-1): other code in the
+// Every started process is waited for through its pidfd: the pidfds are in
+// one epoll set, itself registered with the runtime's netpoller, and one
+// goroutine reaps whatever became readable with waitid(P_PIDFD, WNOHANG),
+// several exits per wakeup under load (no goroutine, os.File or blocking
+// thread per process). The calls on that path are raw system calls: a
+// call through syscall.Syscall wakes the runtime's sysmon thread whenever
+// the process had been idle, which at one process per connection is once
+// per connection. There is no wait4(-1): other code in the
 // process (os/exec) keeps its children's exit statuses. With
 // Options.Subreaper the process becomes a child subreaper, and a SIGCHLD
 // handler peeks with waitid(P_ALL, WNOWAIT) and reaps only children that the

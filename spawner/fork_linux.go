@@ -88,9 +88,15 @@ type plan struct {
 	umask       int // -1: keep
 	nnp         bool
 
-	pipe   int  // write end of the CLOEXEC error pipe
-	vfork  bool // share the address space (CLONE_VM|CLONE_VFORK)
-	parent bool // CLONE_PARENT: the child becomes our parent's child (fork server)
+	// pipe is the write end of the CLOEXEC error pipe, or -1 with vfork:
+	// a child sharing the address space reports a failure in report
+	// instead, before it exits, and clone(CLONE_VFORK) returns only after
+	// the child's execve or exit, so the parent reads report afterwards
+	// without a pipe (as glibc's posix_spawn does).
+	pipe   int
+	report [2]uint32 // step, errno; written by a failed vfork child
+	vfork  bool      // share the address space (CLONE_VM|CLONE_VFORK)
+	parent bool      // CLONE_PARENT: the child becomes our parent's child (fork server)
 }
 
 // sigDefault is a kernel struct sigaction with SIG_DFL, no flags, empty mask.
@@ -188,7 +194,7 @@ func forkExec(p *plan) (pid uintptr, pidfd int32, err1 syscall.Errno) {
 	// above everything in use, then dup into place; dup3 without O_CLOEXEC
 	// leaves the new fd inheritable.
 	nextfd = p.nextfd
-	if pipe < len(p.src) {
+	if pipe >= 0 && pipe < len(p.src) {
 		if _, _, err1 = syscall.RawSyscall(unix.SYS_DUP3, uintptr(pipe), uintptr(nextfd), unix.O_CLOEXEC); err1 != 0 {
 			errbuf[0] = stepDup
 			goto fail
@@ -318,7 +324,11 @@ func forkExec(p *plan) (pid uintptr, pidfd int32, err1 syscall.Errno) {
 
 fail:
 	errbuf[1] = uint32(err1)
-	syscall.RawSyscall(unix.SYS_WRITE, uintptr(pipe), uintptr(unsafe.Pointer(&errbuf)), unsafe.Sizeof(errbuf))
+	if pipe >= 0 {
+		syscall.RawSyscall(unix.SYS_WRITE, uintptr(pipe), uintptr(unsafe.Pointer(&errbuf)), unsafe.Sizeof(errbuf))
+	} else {
+		p.report = errbuf
+	}
 	for {
 		syscall.RawSyscall(unix.SYS_EXIT_GROUP, 253, 0, 0)
 	}

@@ -318,26 +318,16 @@ func serveRequest(msg []byte, flags int, fds []int) (status uint32, pid, pidfd i
 		}
 		src[i] = fds[j]
 	}
-	var pipe [2]int
-	if err := unix.Pipe2(pipe[:], unix.O_CLOEXEC); err != nil {
-		return replyFailed, 0, -1, 0, err.(syscall.Errno)
-	}
-	p, err := buildPlan(r, src, pipe[1], haveVfork)
+	upid, upidfd, st, en, err := forkChild(r, src, haveVfork, true)
 	if err != nil {
-		unix.Close(pipe[0])
-		unix.Close(pipe[1])
+		if e, ok := errors.AsType[*os.SyscallError](err); ok {
+			if errno, ok := e.Err.(syscall.Errno); ok {
+				return replyFailed, 0, -1, 0, errno
+			}
+		}
 		return replyFailed, 0, -1, 0, syscall.EINVAL
 	}
-	p.parent = true
-	upid, upidfd, e := forkExec(p)
-	unix.Close(pipe[1])
-	if e != 0 {
-		unix.Close(pipe[0])
-		return replyFailed, 0, -1, 0, e
-	}
-	step, errno, _ = readChildReport(pipe[0])
-	unix.Close(pipe[0])
-	return replyStarted, int(upid), int(upidfd), step, errno
+	return replyStarted, upid, upidfd, st, en
 }
 
 // Wire format: little-endian uint32s and length-prefixed strings, in the

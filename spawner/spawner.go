@@ -83,7 +83,8 @@ type Process struct {
 	// Spec.SameSession, its own session).
 	Pid, Pgid int
 
-	pidf     *os.File // pidfd, pollable; closed once reaped
+	mu       sync.Mutex // guards pidfd against Signal racing with the reaper
+	pidfd    int        // -1 once reaped
 	done     chan struct{}
 	exit     Exit
 	internal bool // the fork server: not reported to OnExit
@@ -102,16 +103,12 @@ func (p *Process) Done() <-chan struct{} { return p.done }
 // recycled pid. After the process has been reaped it returns
 // os.ErrProcessDone.
 func (p *Process) Signal(sig syscall.Signal) error {
-	rc, err := p.pidf.SyscallConn()
-	if err != nil {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pidfd < 0 {
 		return os.ErrProcessDone
 	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		serr = unix.PidfdSendSignal(int(fd), sig, nil, 0)
-	}); err != nil {
-		return os.ErrProcessDone
-	}
+	serr := unix.PidfdSendSignal(p.pidfd, sig, nil, 0)
 	if serr == unix.ESRCH {
 		return os.ErrProcessDone
 	}
@@ -144,6 +141,15 @@ type Spawner struct {
 	procsMu sync.Mutex
 	procs   map[int]*Process
 
+	// Reaping: every child's pidfd is in the epoll set reapFD (level
+	// triggered, token = pid), which is itself registered with the
+	// runtime's netpoller through reapFile; one goroutine reaps whatever
+	// is ready. reapDone is set (under procsMu) once that goroutine is told
+	// to end: after Close, when no tracked process is left.
+	reapFD   int
+	reapFile *os.File
+	reapDone bool
+
 	subreaper bool
 	sigc      chan os.Signal
 	poke      chan struct{}
@@ -173,6 +179,10 @@ func New(opts Options) (*Spawner, error) {
 		return nil, &os.PathError{Op: "open", Path: os.DevNull, Err: err}
 	}
 	s.devnull = fd
+	if err := s.startReaper(); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
 	// Go raised this process's soft RLIMIT_NOFILE to the hard limit at
 	// startup; services get systemd's default soft limit of 1024 instead
 	// (select(2) breaks above it), like os/exec restores the original.
@@ -183,6 +193,7 @@ func New(opts Options) (*Spawner, error) {
 	if opts.Subreaper {
 		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 			unix.Close(fd)
+			s.stopReaper()
 			return nil, os.NewSyscallError("prctl PR_SET_CHILD_SUBREAPER", err)
 		}
 		s.subreaper = true
@@ -219,6 +230,13 @@ func (s *Spawner) Close() error {
 		}
 		s.wg.Wait()
 		unix.Close(s.devnull)
+		// The reaper keeps going while processes are left; it ends with
+		// the last one.
+		s.procsMu.Lock()
+		if len(s.procs) == 0 {
+			s.stopReaperLocked()
+		}
+		s.procsMu.Unlock()
 	})
 	return nil
 }
@@ -280,20 +298,21 @@ func (s *Spawner) Start(spec *Spec) (*Process, error) {
 	return proc, nil
 }
 
-// track registers a started child and starts its watcher.
+// track registers a started child with the reaper.
 func (s *Spawner) track(unit string, pid, pidfd int, internal bool) *Process {
-	proc := &Process{Unit: unit, Pid: pid, Pgid: pid, done: make(chan struct{}), internal: internal}
-	// A nonblocking pidfd registers with the runtime poller; waitid on it
-	// then returns EAGAIN instead of blocking.
-	if err := unix.SetNonblock(int(pidfd), true); err != nil {
-		// Cannot happen for a valid pidfd; keep going with a blocking one.
-		s.log.Warn("pidfd nonblock", zap.Error(err))
-	}
-	proc.pidf = os.NewFile(uintptr(pidfd), "pidfd:"+strconv.Itoa(pid))
+	proc := &Process{Unit: unit, Pid: pid, Pgid: pid, pidfd: pidfd, done: make(chan struct{}), internal: internal}
 	s.procsMu.Lock()
 	s.procs[proc.Pid] = proc
 	s.procsMu.Unlock()
-	go s.watch(proc)
+	// After procs: a child that is already gone is reported at once.
+	ev := unix.EpollEvent{Events: unix.EPOLLIN}
+	setToken(&ev, uint64(pid))
+	if err := unix.EpollCtl(s.reapFD, unix.EPOLL_CTL_ADD, pidfd, &ev); err != nil {
+		// Cannot happen for a valid pidfd (ENOMEM aside): reap it the slow
+		// way rather than never.
+		s.log.Error("watch pidfd", zap.Int("pid", pid), zap.Error(err))
+		go s.waitBlocking(proc)
+	}
 	return proc
 }
 
@@ -330,43 +349,159 @@ func readFull(fd int, b []byte) (int, error) {
 	return n, nil
 }
 
-// watch reaps p when its pidfd becomes readable.
-func (s *Spawner) watch(p *Process) {
-	var info unix.Siginfo
-	var werr error
-	rc, err := p.pidf.SyscallConn()
-	if err == nil {
-		err = rc.Read(func(fd uintptr) bool {
+func setToken(ev *unix.EpollEvent, tok uint64) {
+	// EpollEvent stores 64 bits of user data in Fd and Pad.
+	ev.Fd = int32(uint32(tok))
+	ev.Pad = int32(uint32(tok >> 32))
+}
+
+func token(ev *unix.EpollEvent) uint64 {
+	return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
+}
+
+// startReaper creates the reaper's epoll set and starts its goroutine.
+func (s *Spawner) startReaper() error {
+	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return os.NewSyscallError("epoll_create1", err)
+	}
+	// Nonblocking, so that os.NewFile registers it with the netpoller: an
+	// epoll fd is readable while it has events to report.
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return os.NewSyscallError("fcntl", err)
+	}
+	s.reapFD = fd
+	s.reapFile = os.NewFile(uintptr(fd), "reaper epoll")
+	rc, err := s.reapFile.SyscallConn()
+	if err != nil {
+		s.reapFile.Close()
+		return err
+	}
+	go s.reap(rc)
+	return nil
+}
+
+func (s *Spawner) stopReaper() {
+	s.procsMu.Lock()
+	s.stopReaperLocked()
+	s.procsMu.Unlock()
+}
+
+func (s *Spawner) stopReaperLocked() {
+	if !s.reapDone {
+		s.reapDone = true
+		// Wakes the reaper's Read with an error; the fd is closed once
+		// it has returned.
+		s.reapFile.Close()
+	}
+}
+
+// reap waits for pidfds to become readable and reaps their processes, in
+// batches: one wakeup for every exit that happened meanwhile. It runs until
+// stopReaper.
+func (s *Spawner) reap(rc syscall.RawConn) {
+	var evs [64]unix.EpollEvent
+	for {
+		var n int
+		err := rc.Read(func(fd uintptr) bool {
 			for {
-				info = unix.Siginfo{}
-				werr = unix.Waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOHANG, nil)
-				switch {
-				case werr == unix.EINTR:
+				// Raw: it never blocks (timeout 0).
+				r, _, e := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&evs[0])), uintptr(len(evs)), 0, 0, 0)
+				if e == unix.EINTR {
 					continue
-				case werr == unix.EAGAIN:
-					return false
-				case werr != nil:
-					return true
 				}
-				return siginfoPid(&info) != 0
+				n = int(r)
+				return e != 0 || n > 0
 			}
 		})
+		if err != nil {
+			return // stopReaper closed the epoll fd
+		}
+		for i := 0; i < n; i++ {
+			pid := int(token(&evs[i]))
+			s.procsMu.Lock()
+			p := s.procs[pid]
+			s.procsMu.Unlock()
+			if p != nil {
+				s.tryReap(p)
+			}
+		}
 	}
-	if err == nil {
-		err = werr
+}
+
+// tryReap reaps p if it has exited (its pidfd was readable).
+func (s *Spawner) tryReap(p *Process) {
+	var info unix.Siginfo
+	for {
+		// WNOHANG: a readable pidfd means exited, but a spurious report
+		// must not block the reaper.
+		e := rawWaitid(unix.P_PIDFD, p.pidfd, &info, unix.WEXITED|unix.WNOHANG)
+		switch {
+		case e == unix.EINTR:
+			continue
+		case e != nil:
+			// ECHILD: someone else reaped it (a blanket waiter elsewhere).
+			s.log.Error("wait for service process", zap.String("unit", p.Unit), zap.Int("pid", p.Pid), zap.Error(e))
+			s.finish(p, Exit{Unit: p.Unit, Pid: p.Pid, Code: -1, Time: time.Now()})
+			return
+		case siginfoPid(&info) == 0:
+			return // still running
+		}
+		s.finish(p, exitFromSiginfo(&info, Exit{Unit: p.Unit, Pid: p.Pid, Time: time.Now()}))
+		return
+	}
+}
+
+// rawWaitid is waitid without the runtime's blocking-call bookkeeping, for
+// WNOHANG calls only (they never block). Every system call made through
+// syscall.Syscall wakes the runtime's sysmon thread when the process was
+// idle, which at one process per connection is once per connection.
+func rawWaitid(idtype, id int, info *unix.Siginfo, options int) error {
+	_, _, e := syscall.RawSyscall6(unix.SYS_WAITID, uintptr(idtype), uintptr(id), uintptr(unsafe.Pointer(info)), uintptr(options), 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// waitBlocking reaps p without the reaper (its pidfd could not be added).
+func (s *Spawner) waitBlocking(p *Process) {
+	var info unix.Siginfo
+	err := unix.Waitid(unix.P_PIDFD, p.pidfd, &info, unix.WEXITED, nil)
+	for err == unix.EINTR {
+		err = unix.Waitid(unix.P_PIDFD, p.pidfd, &info, unix.WEXITED, nil)
 	}
 	e := Exit{Unit: p.Unit, Pid: p.Pid, Time: time.Now()}
 	if err != nil {
-		// ECHILD: someone else reaped it (a blanket waiter elsewhere).
 		s.log.Error("wait for service process", zap.String("unit", p.Unit), zap.Int("pid", p.Pid), zap.Error(err))
 		e.Code = -1
 	} else {
 		e = exitFromSiginfo(&info, e)
 	}
+	s.finish(p, e)
+}
+
+// finish records p's exit, closes its pidfd (which also takes it out of the
+// reaper's set), reports it and wakes waiters.
+func (s *Spawner) finish(p *Process, e Exit) {
 	p.exit = e
-	p.pidf.Close()
+	p.mu.Lock()
+	// Explicitly out of the reaper's set: closing is not enough while a
+	// child forked meanwhile still holds the pidfd until its execve.
+	unix.EpollCtl(s.reapFD, unix.EPOLL_CTL_DEL, p.pidfd, nil)
+	// Raw: closing a pidfd never blocks, and the runtime's blocking-call
+	// entry would wake its sysmon thread after every idle spell.
+	syscall.RawSyscall(unix.SYS_CLOSE, uintptr(p.pidfd), 0, 0)
+	p.pidfd = -1
+	p.mu.Unlock()
 	s.procsMu.Lock()
-	delete(s.procs, p.Pid)
+	if s.procs[p.Pid] == p { // the pid may already belong to a new child
+		delete(s.procs, p.Pid)
+	}
+	if s.closed.Load() && len(s.procs) == 0 {
+		s.stopReaperLocked()
+	}
 	s.procsMu.Unlock()
 	if s.onExit != nil && !p.internal {
 		s.onExit(e)
@@ -428,7 +563,7 @@ func (s *Spawner) reapOrphans() {
 		s.spawnMu.Lock()
 		for {
 			var info unix.Siginfo
-			err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+			err := rawWaitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT)
 			if err == unix.EINTR {
 				continue
 			}
@@ -440,10 +575,10 @@ func (s *Spawner) reapOrphans() {
 			_, ours := s.procs[pid]
 			s.procsMu.Unlock()
 			if ours {
-				break // its watcher reaps it and pokes us
+				break // the reaper reaps it and pokes us
 			}
 			info = unix.Siginfo{}
-			if err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOHANG, nil); err != nil {
+			if err := rawWaitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOHANG); err != nil {
 				break
 			}
 			e := exitFromSiginfo(&info, Exit{Pid: pid, Time: time.Now()})
@@ -717,29 +852,62 @@ func buildPlan(r *request, src []int, pipe int, vfork bool) (*plan, error) {
 // (close_range) anyway, so two spawns may fork at the same time (os/exec
 // still excludes them).
 func (s *Spawner) spawnDirect(r *request) (pid, pidfd int, step uint32, errno syscall.Errno, err error) {
-	var pipe [2]int
 	syscall.ForkLock.RLock()
-	if err := unix.Pipe2(pipe[:], unix.O_CLOEXEC); err != nil {
-		syscall.ForkLock.RUnlock()
-		return 0, -1, 0, 0, os.NewSyscallError("pipe2", err)
+	pid, pidfd, step, errno, err = forkChild(r, r.src, s.vfork, false)
+	syscall.ForkLock.RUnlock()
+	return
+}
+
+// forkChild starts r with the parent fds src and waits for its execve. With
+// vfork the child reports a failure through the plan it shares with us;
+// without, through a close-on-exec pipe (EOF: execve succeeded).
+func forkChild(r *request, src []int, vfork, parent bool) (pid, pidfd int, step uint32, errno syscall.Errno, err error) {
+	pipe := [2]int{-1, -1}
+	if !vfork {
+		if err := unix.Pipe2(pipe[:], unix.O_CLOEXEC); err != nil {
+			return 0, -1, 0, 0, os.NewSyscallError("pipe2", err)
+		}
 	}
-	p, err := buildPlan(r, r.src, pipe[1], s.vfork)
+	p, err := buildPlan(r, src, pipe[1], vfork)
 	if err != nil {
-		syscall.ForkLock.RUnlock()
-		unix.Close(pipe[0])
-		unix.Close(pipe[1])
+		if !vfork {
+			unix.Close(pipe[0])
+			unix.Close(pipe[1])
+		}
 		return 0, -1, 0, 0, err
 	}
+	p.parent = parent
 	upid, upidfd, e := forkExec(p)
-	syscall.ForkLock.RUnlock()
-	unix.Close(pipe[1])
+	if !vfork {
+		unix.Close(pipe[1])
+	}
 	if e != 0 {
-		unix.Close(pipe[0])
+		if !vfork {
+			unix.Close(pipe[0])
+		}
 		return 0, -1, 0, 0, os.NewSyscallError("clone", e)
 	}
-	step, errno, err = readChildReport(pipe[0])
-	unix.Close(pipe[0])
-	return int(upid), int(upidfd), step, errno, err
+	if vfork {
+		step, errno = decodeReport(p.report)
+	} else {
+		// A read error counts as a failed exec (stepExec, EIO): the
+		// child exists either way and the caller reaps it.
+		step, errno, _ = readChildReport(pipe[0])
+		unix.Close(pipe[0])
+	}
+	return int(upid), int(upidfd), step, errno, nil
+}
+
+// decodeReport checks what a vfork child left in plan.report: zeros when it
+// reached a successful execve.
+func decodeReport(rep [2]uint32) (step uint32, errno syscall.Errno) {
+	switch {
+	case rep[0] == 0:
+		return 0, 0
+	case int(rep[0]) >= len(stepNames):
+		return stepExec, syscall.EIO
+	}
+	return rep[0], syscall.Errno(rep[1])
 }
 
 // readChildReport waits for execve: EOF on the CLOEXEC pipe means it
