@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -21,16 +23,53 @@ type Conn struct {
 // connection is close-on-exec and blocking (services get blocking sockets
 // unless NonBlocking=yes, which the spawner applies). It returns
 // unix.EAGAIN when nothing is pending.
+//
+// The listener must be nonblocking (sockd's always are). accept4 and
+// getsockname are made as raw system calls, and IP addresses are decoded
+// here: x/sys/unix would add a getsockopt(SO_PROTOCOL) to each of them
+// (to tell L2TP apart), and a blocking-call entry makes the runtime wake
+// its sysmon thread after every idle spell, i.e. once per connection at
+// inetd-style rates.
 func AcceptConn(fd int) (Conn, error) {
-	nfd, rsa, err := unix.Accept4(fd, unix.SOCK_CLOEXEC)
-	if err != nil {
-		return Conn{FD: -1}, err
+	var rsa unix.RawSockaddrAny
+	n := uint32(unix.SizeofSockaddrAny)
+	r, _, e := syscall.RawSyscall6(unix.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&n)), unix.SOCK_CLOEXEC, 0, 0)
+	if e != 0 {
+		return Conn{FD: -1}, e
 	}
-	c := Conn{FD: nfd, Remote: rsa}
-	if lsa, err := unix.Getsockname(nfd); err == nil {
-		c.Local = lsa
+	nfd := int(r)
+	c := Conn{FD: nfd}
+	if c.Remote = inetSockaddr(&rsa); c.Remote == nil {
+		// Other families: x/sys decodes them (AF_UNIX names, vsock).
+		if sa, err := unix.Getpeername(nfd); err == nil {
+			c.Remote = sa
+		}
+	}
+	n = uint32(unix.SizeofSockaddrAny)
+	if _, _, e := syscall.RawSyscall(unix.SYS_GETSOCKNAME, uintptr(nfd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&n))); e == 0 {
+		if c.Local = inetSockaddr(&rsa); c.Local == nil {
+			if sa, err := unix.Getsockname(nfd); err == nil {
+				c.Local = sa
+			}
+		}
 	}
 	return c, nil
+}
+
+// inetSockaddr decodes an AF_INET or AF_INET6 address as x/sys/unix does;
+// nil for other families.
+func inetSockaddr(rsa *unix.RawSockaddrAny) unix.Sockaddr {
+	switch rsa.Addr.Family {
+	case unix.AF_INET:
+		pp := (*unix.RawSockaddrInet4)(unsafe.Pointer(rsa))
+		p := (*[2]byte)(unsafe.Pointer(&pp.Port))
+		return &unix.SockaddrInet4{Port: int(p[0])<<8 + int(p[1]), Addr: pp.Addr}
+	case unix.AF_INET6:
+		pp := (*unix.RawSockaddrInet6)(unsafe.Pointer(rsa))
+		p := (*[2]byte)(unsafe.Pointer(&pp.Port))
+		return &unix.SockaddrInet6{Port: int(p[0])<<8 + int(p[1]), ZoneId: pp.Scope_id, Addr: pp.Addr}
+	}
+	return nil
 }
 
 // Source identifies a connection's source for MaxConnectionsPerSource=: the

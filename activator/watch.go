@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,8 +20,14 @@ type Event struct {
 
 // Poller watches listening fds for readiness without consuming anything.
 //
-// It is one epoll instance and one goroutine blocked in epoll_wait, so an
-// idle sockd wakes up never, whatever the number of sockets. Every fd is
+// It is one epoll instance, itself registered with the Go runtime's
+// netpoller, and one goroutine parked on it, so an idle sockd wakes up
+// never, whatever the number of sockets. No thread sits blocked in
+// epoll_wait: a readiness wakes the goroutine through the netpoller like
+// any network I/O, and the only epoll_wait on this instance is a raw,
+// non-blocking one, so a connection costs no thread handoff and no
+// system-call bookkeeping (which would also keep the runtime's sysmon
+// thread polling). Every fd is
 // armed one-shot: after reporting an event it stays silent until the owner
 // calls Rearm. That lets the single goroutine owning unit state decide,
 // event by event, whether to watch again (Accept=yes after accepting),
@@ -27,7 +35,8 @@ type Event struct {
 // without a level-triggered fd spinning meanwhile.
 type Poller struct {
 	epfd   int
-	wakefd int // eventfd that unblocks epoll_wait on Close
+	epf    *os.File // epfd, registered with the netpoller
+	wakefd int      // eventfd that unblocks Run on Close
 	out    chan<- Event
 
 	closeOnce sync.Once
@@ -49,7 +58,14 @@ func NewPoller(out chan<- Event) (*Poller, error) {
 		unix.Close(epfd)
 		return nil, os.NewSyscallError("eventfd", err)
 	}
-	p := &Poller{epfd: epfd, wakefd: wakefd, out: out, stop: make(chan struct{}), done: make(chan struct{})}
+	// Nonblocking, so that os.NewFile hands it to the netpoller: an epoll
+	// fd is readable while it has events to report.
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		unix.Close(wakefd)
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	p := &Poller{epfd: epfd, epf: os.NewFile(uintptr(epfd), "epoll"), wakefd: wakefd, out: out, stop: make(chan struct{}), done: make(chan struct{})}
 	if err := p.ctl(unix.EPOLL_CTL_ADD, wakefd, wakeToken, unix.EPOLLIN); err != nil {
 		p.closeFDs()
 		return nil, err
@@ -100,17 +116,30 @@ func (p *Poller) Unwatch(fd int) error {
 	return nil
 }
 
-// Run delivers events until Close. It blocks in epoll_wait, so it costs no
-// CPU while nothing happens.
+// Run delivers events until Close. It is parked in the netpoller while
+// nothing happens, so it costs no CPU then.
 func (p *Poller) Run() {
 	defer close(p.done)
+	rc, err := p.epf.SyscallConn()
+	if err != nil {
+		return
+	}
 	buf := make([]unix.EpollEvent, 64)
 	for {
-		n, err := unix.EpollWait(p.epfd, buf, -1)
-		if err != nil {
-			if errors.Is(err, unix.EINTR) {
-				continue
+		var n int
+		var werr syscall.Errno
+		err := rc.Read(func(fd uintptr) bool {
+			for {
+				// Timeout 0: it never blocks; the netpoller does the waiting.
+				r, _, e := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0, 0, 0)
+				if e == unix.EINTR {
+					continue
+				}
+				n, werr = int(r), e
+				return e != 0 || n > 0
 			}
+		})
+		if err != nil || werr != 0 {
 			return
 		}
 		for i := 0; i < n; i++ {
@@ -143,5 +172,5 @@ func (p *Poller) Close(running bool) {
 
 func (p *Poller) closeFDs() {
 	unix.Close(p.wakefd)
-	unix.Close(p.epfd)
+	p.epf.Close()
 }
