@@ -26,6 +26,9 @@ type BindOptions struct {
 	// NoIPv6 makes a bare port (units.FamilyInet6Any) bind 0.0.0.0 as on a
 	// host without IPv6. False means probe the host, as systemd does.
 	NoIPv6 bool
+	// DeferListen (Binder only) stops after bind(): listen() and the
+	// socket options systemd applies after it wait for Binder.Listen.
+	DeferListen bool
 }
 
 // Bound is the result of binding one socket unit. Close undoes it. A Bound
@@ -38,10 +41,13 @@ type Bound struct {
 	// never empty for a Bound returned by Bind.
 	Listeners []BoundListener
 
-	nodes  []node     // file-system nodes and message queues, for removal
-	links  []linkNode // Symlinks= this unit created
-	dirs   []string   // directories created by Bind, deepest last (rollback only)
-	closed bool
+	// deferred are the sockets bound with DeferListen, waiting for
+	// Binder.Listen.
+	deferred []deferredListen
+	nodes    []node     // file-system nodes and message queues, for removal
+	links    []linkNode // Symlinks= this unit created
+	dirs     []string   // directories created by Bind, deepest last (rollback only)
+	closed   bool
 }
 
 // BoundListener is one open listener of a Bound.
@@ -122,6 +128,30 @@ func (b *Binder) Bind(s *units.Socket) (*Bound, error) { return b.bd.bind(s) }
 
 // Close releases the Binder's cached directory fds (not the Bounds).
 func (b *Binder) Close() { b.bd.close() }
+
+// Listen completes a Bound made with DeferListen: listen() and the options
+// applied after it. On failure it undoes the whole unit, as Bind does.
+func (b *Binder) Listen(bound *Bound) error {
+	for _, d := range bound.deferred {
+		bl := &bound.Listeners[d.i]
+		if err := b.bd.listen(bl.FD, bound.Unit, bl.Domain, bl.SockType, bl.Addr, d.path, d.o); err != nil {
+			err.Unit = bound.Unit
+			bound.deferred = nil
+			bound.rollback(b.bd)
+			return err
+		}
+	}
+	bound.deferred = nil
+	return nil
+}
+
+// deferredListen is a socket bound but not yet listening: the index of
+// its BoundListener, and what listen needs that the BoundListener lacks.
+type deferredListen struct {
+	i    int
+	path string
+	o    *units.SocketOptions
+}
 
 // BindAll binds each unit independently, so that one failing unit does not
 // stop the others. bound[i] and errs[i] belong to socks[i]: exactly one of
@@ -350,22 +380,35 @@ func (bd *binder) openSocket(b *Bound, unit string, sp sockSpec, o *units.Socket
 			return -1, fail("setsockopt SO_REUSEADDR", err)
 		}
 	}
-	if sp.typ == unix.SOCK_STREAM || sp.typ == unix.SOCK_SEQPACKET {
+	if bd.opts.DeferListen {
+		b.deferred = append(b.deferred, deferredListen{len(b.Listeners), sp.path, o})
+		return fd, nil
+	}
+	if err := bd.listen(fd, unit, sp.domain, sp.typ, sp.addr, sp.path, o); err != nil {
+		return -1, err
+	}
+	return fd, nil
+}
+
+// listen is openSocket's last part: listen() for stream and seqpacket
+// sockets, then the options systemd applies after it.
+func (bd *binder) listen(fd int, unit string, domain, typ int, addr, path string, o *units.SocketOptions) *ListenError {
+	if typ == unix.SOCK_STREAM || typ == unix.SOCK_SEQPACKET {
 		if err := unix.Listen(fd, backlog(o)); err != nil {
-			return -1, fail("listen", err)
+			return &ListenError{Addr: addr, Op: "listen", Err: err}
 		}
 	}
-	if sp.path != "" {
+	if path != "" {
 		// Like systemd, touch the node once it accepts connections, so that
 		// clients waiting with inotify see an event after listen(), not only
 		// the chmod before it.
-		bd.touch(sp.path)
+		bd.touch(path)
 	}
-	applyOptions(fd, sp.domain, sp.typ, o, true, func(op string, err error) {
-		bd.log.Warn("socket option not applied", zap.String("unit", unit), zap.String("addr", sp.addr),
+	applyOptions(fd, domain, typ, o, true, func(op string, err error) {
+		bd.log.Warn("socket option not applied", zap.String("unit", unit), zap.String("addr", addr),
 			zap.String("op", op), zap.Error(err))
 	})
-	return fd, nil
+	return nil
 }
 
 // backlog is Backlog=, or INT_MAX (systemd's default) when unset; the

@@ -73,6 +73,7 @@ type listener struct {
 	token   uint64
 	poll    rateLimit
 	paused  bool // poll limit hit or accept error backoff: not armed
+	pending bool // bound while loading, not listening yet (listenDeferred)
 	armed   bool
 	backoff time.Duration
 }
@@ -98,13 +99,49 @@ func (s *Supervisor) startSockets() {
 	s.prebound = nil
 }
 
-// bindSocket binds a socket unit (all listeners or none) and watches it.
+// listenDeferred makes the sockets bound while the units loaded listen,
+// and watches them: the last step of start-up, after the garbage of
+// loading went back to the OS, so that nothing is allocated between the
+// first client being able to connect and sockd being at its steady size.
+func (s *Supervisor) listenDeferred() {
+	for _, su := range s.deferred {
+		if su.bound == nil {
+			continue // failed or stopped meanwhile
+		}
+		if err := s.prebinder.Listen(su.bound); err != nil {
+			s.failSocket(su, ResultResources, err.Error())
+			continue
+		}
+		for _, l := range su.lis {
+			l.pending = false
+			if err := s.poller.Watch(l.fd, l.token); err != nil {
+				s.failSocket(su, ResultResources, err.Error())
+				break
+			}
+			l.armed = true
+		}
+		if su.state != SocketListening {
+			s.disarm(su)
+		}
+	}
+	s.deferred = nil
+	if s.prebinder != nil {
+		s.prebinder.Close()
+		s.prebinder = nil
+	}
+}
+
+// bindSocket binds a socket unit (all listeners or none) and watches it;
+// a unit bound while loading is only recorded here and listens in
+// listenDeferred.
 func (s *Supervisor) bindSocket(su *socketUnit) {
 	var b *activator.Bound
 	var err error
+	deferred := false
 	if p, ok := s.prebound[su.u]; ok {
 		delete(s.prebound, su.u)
 		b, err = p.b, p.err
+		deferred = err == nil
 	} else {
 		b, err = activator.Bind(su.u, activator.BindOptions{Logger: s.log, Inherited: s.opts.Inherited})
 	}
@@ -120,12 +157,19 @@ func (s *Supervisor) bindSocket(su *socketUnit) {
 			poll: rateLimit{interval: su.u.PollLimitInterval, burst: su.u.PollLimitBurst}}
 		s.listeners[l.token] = l
 		su.lis = append(su.lis, l)
+		if deferred {
+			l.pending = true
+			continue
+		}
 		if err := s.poller.Watch(l.fd, l.token); err != nil {
 			s.closeSocket(su)
 			s.failSocket(su, ResultResources, err.Error())
 			return
 		}
 		l.armed = true
+	}
+	if deferred {
+		s.deferred = append(s.deferred, su)
 	}
 	su.trigger.reset()
 	for _, l := range su.lis {
@@ -198,7 +242,7 @@ func (s *Supervisor) setSocketState(su *socketUnit, st SocketState, result, reas
 // went away), except those paused by the poll limit.
 func (s *Supervisor) arm(su *socketUnit) {
 	for _, l := range su.lis {
-		if !l.paused && !l.armed {
+		if !l.paused && !l.armed && !l.pending {
 			s.rearm(l)
 		}
 	}

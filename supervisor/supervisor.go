@@ -79,7 +79,9 @@ type Supervisor struct {
 	// in flight, and exits reaped before their start was reported back.
 	// prebound holds the listeners bound while the units loaded, until
 	// startSockets takes them.
-	prebound map[*units.Socket]prebound
+	prebound  map[*units.Socket]prebound
+	prebinder *activator.Binder // completes them (DeferListen)
+	deferred  []*socketUnit     // bound from prebound, waiting for listenDeferred
 
 	spawnq   chan spawnJob
 	spawnWG  sync.WaitGroup
@@ -189,13 +191,14 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		sp.Close()
 	}()
 	s.startSockets()
-	tBind := time.Since(t0) - tLoad
 	// Loading thousands of units leaves garbage behind; hand it back to the
-	// OS now rather than whenever the scavenger gets to it, since sockd may
-	// then sit idle for days. (Switching the collector off while loading
-	// was measured: faster, but the live data ends up spread over more
-	// pages, +4 MB RSS with 10,000 units.)
+	// OS before the sockets listen rather than whenever the scavenger gets
+	// to it, since sockd may then sit idle for days. (Switching the
+	// collector off while loading was measured: faster, but the live data
+	// ends up spread over more pages, +4 MB RSS with 10,000 units.)
 	debug.FreeOSMemory()
+	s.listenDeferred()
+	tBind := time.Since(t0) - tLoad
 	if s.opts.OnReady != nil {
 		s.opts.OnReady()
 	}
@@ -264,7 +267,7 @@ func (s *Supervisor) countListening() int {
 func (s *Supervisor) load() {
 	feed, wait := s.startPrebind()
 	set, diags := units.Load(s.unitDirs(), units.LoadOptions{UserMode: s.opts.UserMode, OnSocket: feed})
-	s.prebound = wait()
+	s.prebinder, s.prebound = wait()
 	for _, d := range diags {
 		if d.Severity == units.Error {
 			s.log.Error(d.String(), zap.String("unit", d.Unit))
@@ -338,13 +341,14 @@ type prebound struct {
 // startPrebind binds socket units on another goroutine while Load reads
 // and builds the rest, in load order (so conflicts resolve as they would
 // sequentially). Only units whose start begins with binding (no
-// ExecStartPre=) are bound ahead; bindSocket takes the results.
-func (s *Supervisor) startPrebind() (feed func(*units.Socket), wait func() map[*units.Socket]prebound) {
+// ExecStartPre=) are bound ahead, and only up to bind(): bindSocket takes
+// the results and makes them listen, once the garbage of loading has gone
+// back to the OS (sockd is at its steady size when its sockets listen).
+func (s *Supervisor) startPrebind() (feed func(*units.Socket), wait func() (*activator.Binder, map[*units.Socket]prebound)) {
 	ch := make(chan *units.Socket, 256)
 	done := make(chan map[*units.Socket]prebound, 1)
+	bd := activator.NewBinder(activator.BindOptions{Logger: s.log, Inherited: s.opts.Inherited, DeferListen: true})
 	go func() {
-		bd := activator.NewBinder(activator.BindOptions{Logger: s.log, Inherited: s.opts.Inherited})
-		defer bd.Close()
 		m := map[*units.Socket]prebound{}
 		for u := range ch {
 			b, err := bd.Bind(u)
@@ -357,9 +361,9 @@ func (s *Supervisor) startPrebind() (feed func(*units.Socket), wait func() map[*
 			ch <- u
 		}
 	}
-	wait = func() map[*units.Socket]prebound {
+	wait = func() (*activator.Binder, map[*units.Socket]prebound) {
 		close(ch)
-		return <-done
+		return bd, <-done
 	}
 	return feed, wait
 }
