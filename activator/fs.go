@@ -31,6 +31,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sockd/sockd/units"
+
+	"github.com/sockd/sockd/internal/userdb"
 )
 
 // node is a file-system node (or message queue) opened for a unit.
@@ -72,7 +74,7 @@ func resolveOwner(o *units.SocketOptions) (owner, error) {
 	if o.SocketGroup != "" {
 		gid, err := strconv.Atoi(o.SocketGroup)
 		if err != nil {
-			g, lerr := user.LookupGroup(o.SocketGroup)
+			g, lerr := userdb.LookupGroup(o.SocketGroup)
 			if lerr != nil {
 				return own, lerr
 			}
@@ -87,13 +89,13 @@ func resolveOwner(o *units.SocketOptions) (owner, error) {
 
 func lookupUser(name string) (*user.User, error) {
 	if _, err := strconv.Atoi(name); err == nil {
-		if u, err := user.LookupId(name); err == nil {
+		if u, err := userdb.LookupId(name); err == nil {
 			return u, nil
 		}
 		// A numeric id without a passwd entry is valid; its group stays.
 		return &user.User{Uid: name, Gid: "-1"}, nil
 	}
-	return user.Lookup(name)
+	return userdb.Lookup(name)
 }
 
 func socketMode(o *units.SocketOptions) uint32 {

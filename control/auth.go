@@ -4,12 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os/user"
 	"slices"
 	"strconv"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sockd/sockd/internal/userdb"
 )
 
 // Peer is who is at the other end of a control connection.
@@ -82,7 +83,7 @@ func newAuthorizer(uid int, group string) (authorizer, error) {
 	if group == "" {
 		return a, nil
 	}
-	g, err := user.LookupGroup(group)
+	g, err := userdb.LookupGroup(group)
 	if err != nil {
 		return a, fmt.Errorf("control_group: %w", err)
 	}

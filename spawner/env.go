@@ -10,6 +10,8 @@ import (
 	"os/user"
 	"strconv"
 	"strings"
+
+	"github.com/sockd/sockd/internal/userdb"
 )
 
 // DefaultPath is systemd's PATH for system services.
@@ -62,8 +64,8 @@ func BaseEnv(cred *Credential, lists ...[]string) []string {
 }
 
 // LookupCredential resolves User=, Group= and SupplementaryGroups= (names or
-// numeric ids) with os/user. An empty user means sockd's own user, an empty
-// group the user's primary group.
+// numeric ids) as the C library would (internal/userdb). An empty user
+// means sockd's own user, an empty group the user's primary group.
 // The supplementary groups are the user's groups from the group database
 // plus the extra ones. An unknown user or group is an error wrapping
 // user.UnknownUserError or user.UnknownGroupError.
@@ -112,7 +114,7 @@ func LookupCredential(userName, groupName string, supplementary []string) (*Cred
 		}
 		return nil
 	}
-	if ids, err := u.GroupIds(); err == nil {
+	if ids, err := userdb.GroupIds(u); err == nil {
 		for _, id := range ids {
 			if err := add(id); err != nil {
 				return nil, fmt.Errorf("spawner: User=%s: %w", userName, err)
@@ -133,37 +135,24 @@ func LookupCredential(userName, groupName string, supplementary []string) (*Cred
 
 func lookupUser(name string) (*user.User, error) {
 	if _, err := strconv.ParseUint(name, 10, 32); err == nil {
-		if u, err := user.LookupId(name); err == nil {
+		if u, err := userdb.LookupId(name); err == nil {
 			return u, nil
 		}
 		// A numeric id without a passwd entry is valid for systemd.
 		return &user.User{Uid: name, Gid: name, Username: name, HomeDir: "/"}, nil
 	}
-	return user.Lookup(name)
+	return userdb.Lookup(name)
 }
 
 func lookupGroup(name string) (*user.Group, error) {
 	if _, err := strconv.ParseUint(name, 10, 32); err == nil {
-		if g, err := user.LookupGroupId(name); err == nil {
+		if g, err := userdb.LookupGroupId(name); err == nil {
 			return g, nil
 		}
 		return &user.Group{Gid: name, Name: name}, nil
 	}
-	return user.LookupGroup(name)
+	return userdb.LookupGroup(name)
 }
 
-// loginShell reads the user's shell from /etc/passwd (os/user does not
-// expose it). It returns "" when unknown.
-func loginShell(name string) string {
-	data, err := os.ReadFile("/etc/passwd")
-	if err != nil {
-		return ""
-	}
-	for line := range strings.SplitSeq(string(data), "\n") {
-		f := strings.Split(line, ":")
-		if len(f) == 7 && f[0] == name {
-			return f[6]
-		}
-	}
-	return ""
-}
+// loginShell is the user's shell ("" when unknown).
+func loginShell(name string) string { return userdb.Shell(name) }

@@ -55,8 +55,8 @@ type Set struct {
 	// instSrcs holds the lexed files of the templates whose text uses
 	// instance specifiers: their instances are built again from them.
 	instSrcs map[string][]source
-	table     directiveTable
-	opts      LoadOptions
+	table    directiveTable
+	opts     LoadOptions
 }
 
 // source is one unit file or drop-in, already lexed.

@@ -4,12 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/user"
 	"path"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+
+	"github.com/sockd/sockd/internal/userdb"
 )
 
 // ErrUnknownSpecifier is wrapped by ExpandSpecifiers for a "%X" it does not
@@ -109,14 +110,14 @@ func (c *SpecifierContext) WithUnit(name string) *SpecifierContext {
 func (c *SpecifierContext) fillUser() {
 	if c.UID == 0 {
 		c.UserName, c.Home, c.Shell = "root", "/root", "/bin/sh"
-	} else if u, err := user.LookupId(strconv.Itoa(c.UID)); err == nil {
+	} else if u, err := userdb.LookupId(strconv.Itoa(c.UID)); err == nil {
 		c.UserName, c.Home = u.Username, u.HomeDir
 	} else {
 		c.UserName = strconv.Itoa(c.UID)
 	}
 	if c.GID == 0 {
 		c.GroupName = "root"
-	} else if g, err := user.LookupGroupId(strconv.Itoa(c.GID)); err == nil {
+	} else if g, err := userdb.LookupGroupId(strconv.Itoa(c.GID)); err == nil {
 		c.GroupName = g.Name
 	} else {
 		c.GroupName = strconv.Itoa(c.GID)
