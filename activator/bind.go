@@ -44,10 +44,24 @@ type Bound struct {
 	// deferred are the sockets bound with DeferListen, waiting for
 	// Binder.Listen.
 	deferred []deferredListen
-	nodes    []node     // file-system nodes and message queues, for removal
-	links    []linkNode // Symlinks= this unit created
-	dirs     []string   // directories created by Bind, deepest last (rollback only)
+	fs       *boundFS // nil for a unit that touched no file system node
 	closed   bool
+}
+
+// boundFS is what a Bound made in the file system, kept apart so that the
+// many units with only network listeners do not carry it.
+type boundFS struct {
+	nodes []node     // file-system nodes and message queues, for removal
+	links []linkNode // Symlinks= this unit created
+	dirs  []string   // directories created by Bind, deepest last (rollback only)
+}
+
+// files returns b's file-system record, making it on first use.
+func (b *Bound) files() *boundFS {
+	if b.fs == nil {
+		b.fs = &boundFS{}
+	}
+	return b.fs
 }
 
 // BoundListener is one open listener of a Bound.
@@ -186,13 +200,16 @@ func (b *Bound) Close(removeOnStop bool) error {
 	if !removeOnStop {
 		return nil
 	}
+	if b.fs == nil {
+		return nil
+	}
 	var errs []error
-	for _, l := range b.links {
+	for _, l := range b.fs.links {
 		if err := removeLink(l); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	for _, n := range b.nodes {
+	for _, n := range b.fs.nodes {
 		if err := removeNode(n); err != nil {
 			errs = append(errs, err)
 		}
@@ -211,18 +228,21 @@ func (b *Bound) rollback(bd *binder) {
 		unix.Close(bl.FD)
 	}
 	b.Listeners = nil
-	for _, l := range b.links {
+	b.closed = true
+	if b.fs == nil {
+		return
+	}
+	for _, l := range b.fs.links {
 		_ = removeLink(l)
 	}
-	for _, n := range b.nodes {
+	for _, n := range b.fs.nodes {
 		if n.created {
 			_ = removeNode(n)
 		}
 	}
-	for i := len(b.dirs) - 1; i >= 0; i-- {
-		bd.removeDir(b.dirs[i])
+	for i := len(b.fs.dirs) - 1; i >= 0; i-- {
+		bd.removeDir(b.fs.dirs[i])
 	}
-	b.closed = true
 }
 
 // binder carries what one Bind or BindAll call shares between listeners.
@@ -281,6 +301,9 @@ func (bd *binder) bind(s *units.Socket) (_ *Bound, err error) {
 			return nil, err
 		}
 		bl.Listener = l
+		if bl.Addr == l.Text {
+			bl.Addr = l.Text // one copy of the string for the daemon's life
+		}
 		bl.Name = name
 		b.Listeners = append(b.Listeners, bl)
 	}

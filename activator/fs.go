@@ -215,7 +215,7 @@ func (bd *binder) removeDir(dir string) { bd.dirs.removeDir(dir) }
 func (bd *binder) bindPath(b *Bound, fd int, sp sockSpec, o *units.SocketOptions, own owner) *ListenError {
 	fail := func(op string, err error) *ListenError { return &ListenError{Addr: sp.addr, Op: op, Err: err} }
 	dir, base := filepath.Dir(sp.path), filepath.Base(sp.path)
-	dfd, err := bd.dirs.open(dir, true, dirMode(o), &b.dirs)
+	dfd, err := bd.dirs.open(dir, true, dirMode(o), &b.files().dirs)
 	if err != nil {
 		return fail("create parent directory", err)
 	}
@@ -246,7 +246,7 @@ func (bd *binder) bindPath(b *Bound, fd int, sp sockSpec, o *units.SocketOptions
 	if st.Mode&unix.S_IFMT != unix.S_IFSOCK || int(st.Uid) != bd.euid {
 		return fail("check bound node", fmt.Errorf("node at %s was replaced after bind", sp.path))
 	}
-	b.nodes = append(b.nodes, node{dir: dir, base: base, dev: st.Dev, ino: st.Ino, created: true})
+	b.files().nodes = append(b.files().nodes, node{dir: dir, base: base, dev: st.Dev, ino: st.Ino, created: true})
 	if own.set() {
 		if err := unix.Fchownat(nfd, "", own.uid, own.gid, unix.AT_EMPTY_PATH); err != nil {
 			return fail("chown", err)
@@ -360,7 +360,7 @@ func (bd *binder) openFIFO(b *Bound, unit, path string, o *units.SocketOptions, 
 		return -1, fail("open", fmt.Errorf("FIFO path %q is not absolute", path))
 	}
 	dir, base := filepath.Dir(p), filepath.Base(p)
-	dfd, err := bd.dirs.open(dir, true, dirMode(o), &b.dirs)
+	dfd, err := bd.dirs.open(dir, true, dirMode(o), &b.files().dirs)
 	if err != nil {
 		return -1, fail("create parent directory", err)
 	}
@@ -400,7 +400,7 @@ func (bd *binder) openFIFO(b *Bound, unit, path string, o *units.SocketOptions, 
 	if st.Mode&unix.S_IFMT != unix.S_IFIFO || (!created && (st.Dev != pre.Dev || st.Ino != pre.Ino)) {
 		return -1, fail("open", fmt.Errorf("node at %s was replaced while opening it", p))
 	}
-	b.nodes = append(b.nodes, node{dir: dir, base: base, dev: st.Dev, ino: st.Ino, created: created})
+	b.files().nodes = append(b.files().nodes, node{dir: dir, base: base, dev: st.Dev, ino: st.Ino, created: created})
 	mode := socketMode(o)
 	if !created && (st.Mode&0o7777 != mode || (own.uid >= 0 && int(st.Uid) != own.uid) || (own.gid >= 0 && int(st.Gid) != own.gid)) {
 		bd.log.Info("correcting mode/owner of existing FIFO", zap.String("unit", unit), zap.String("path", p))
@@ -506,7 +506,7 @@ func (bd *binder) openMQueue(b *Bound, name string, o *units.SocketOptions, own 
 			unix.Close(fd)
 		}
 	}()
-	b.nodes = append(b.nodes, node{base: name[1:], mq: true, created: created})
+	b.files().nodes = append(b.files().nodes, node{base: name[1:], mq: true, created: created})
 	if own.set() {
 		if err := unix.Fchown(fd, own.uid, own.gid); err != nil {
 			return -1, fail("chown", err)
@@ -528,7 +528,7 @@ func (bd *binder) recordExistingNode(b *Bound, path string) {
 	}
 	var st unix.Stat_t
 	if unix.Fstatat(dfd, base, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
-		b.nodes = append(b.nodes, node{dir: dir, base: base, dev: st.Dev, ino: st.Ino})
+		b.files().nodes = append(b.files().nodes, node{dir: dir, base: base, dev: st.Dev, ino: st.Ino})
 	}
 }
 
@@ -620,7 +620,7 @@ func (bd *binder) symlinks(b *Bound, s *units.Socket) {
 			continue
 		}
 		dir, base := filepath.Dir(p), filepath.Base(p)
-		dfd, err := bd.dirs.open(dir, true, dirMode(&s.Options), &b.dirs)
+		dfd, err := bd.dirs.open(dir, true, dirMode(&s.Options), &b.files().dirs)
 		if err != nil {
 			warn("cannot create symlink", link, err)
 			continue
@@ -641,6 +641,6 @@ func (bd *binder) symlinks(b *Bound, s *units.Socket) {
 			warn("cannot create symlink", link, err)
 			continue
 		}
-		b.links = append(b.links, linkNode{dir: dir, base: base, target: target})
+		b.files().links = append(b.files().links, linkNode{dir: dir, base: base, target: target})
 	}
 }

@@ -63,7 +63,7 @@ type socketUnit struct {
 	nRefused     uint64
 	nActivations uint64
 	perSource    map[string]int
-	refuseLog    rateLimit // warnings about refused connections
+	refuseLog    *rateLimit // warnings about refused connections; made on the first
 }
 
 type listener struct {
@@ -83,7 +83,6 @@ func newSocketUnit(u *units.Socket) *socketUnit {
 		u:         u,
 		state:     SocketDead,
 		trigger:   rateLimit{interval: u.TriggerLimitInterval, burst: u.TriggerLimitBurst},
-		refuseLog: rateLimit{interval: 10 * time.Second, burst: 5},
 	}
 }
 
@@ -361,6 +360,9 @@ func (s *Supervisor) acceptReady(l *listener) {
 func (s *Supervisor) refuse(su *socketUnit, c activator.Conn, msg string, fields ...zap.Field) {
 	unix.Close(c.FD)
 	su.nRefused++
+	if su.refuseLog == nil {
+		su.refuseLog = &rateLimit{interval: 10 * time.Second, burst: 5}
+	}
 	if su.refuseLog.allow(time.Now()) {
 		s.log.Warn(msg, append(fields, zap.String("unit", su.u.Name))...)
 	}

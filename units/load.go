@@ -574,16 +574,17 @@ func (s *Set) pair(sock *Socket) string {
 	if sock.Accept {
 		_, prefix, _, _ := ParseUnitName(sock.Name)
 		tname := prefix + "@.service"
-		sock.Service = tname
-		if _, ok := s.Templates[tname]; !ok {
-			inst, _ := InstanceName(tname, PlaceholderInstance)
-			msg := fmt.Sprintf("service %s not loaded, socket cannot be started", inst)
-			if _, plain := s.Services[unitStem(sock.Name)+".service"]; plain {
-				msg += fmt.Sprintf(" (Accept=yes needs the template %s, not %s.service)", tname, unitStem(sock.Name))
-			}
-			return msg
+		if t, ok := s.Templates[tname]; ok {
+			sock.Service = t.Template // the same string, kept once
+			return ""
 		}
-		return ""
+		sock.Service = tname
+		inst, _ := InstanceName(tname, PlaceholderInstance)
+		msg := fmt.Sprintf("service %s not loaded, socket cannot be started", inst)
+		if _, plain := s.Services[unitStem(sock.Name)+".service"]; plain {
+			msg += fmt.Sprintf(" (Accept=yes needs the template %s, not %s.service)", tname, unitStem(sock.Name))
+		}
+		return msg
 	}
 	if _, ok := s.Services[sock.Service]; ok {
 		return ""
