@@ -1,19 +1,21 @@
 package control
 
 import (
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
 	"github.com/sockd/sockd/supervisor"
@@ -77,9 +79,6 @@ func Listen(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{opts: opts, auth: auth, done: make(chan struct{})}
-	if err := opts.Metrics.reg.Register(unitCollector{sup: opts.Supervisor, ring: opts.Ring}); err != nil {
-		return nil, fmt.Errorf("metrics: %w", err)
-	}
 	if s.ln, err = listenUnix(opts.Path, auth.gid); err != nil {
 		return nil, err
 	}
@@ -185,8 +184,46 @@ func (s *Server) routes() *http.ServeMux {
 	return mux
 }
 
+// metricsTimeout bounds a scrape's wait for the supervisor's status.
+const metricsTimeout = 5 * time.Second
+
+// metricsHandler serves the text exposition, the units read from the
+// supervisor at scrape time (sockd_status_up 0 if it does not answer);
+// gzipped when the scraper accepts it, as Prometheus does.
 func (s *Server) metricsHandler() http.Handler {
-	return promhttp.HandlerFor(s.opts.Metrics.reg, promhttp.HandlerOpts{ErrorLog: zap.NewStdLog(s.opts.Logger)})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), metricsTimeout)
+		st, err := s.opts.Supervisor.Status(ctx)
+		cancel()
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		var out io.Writer = w
+		if acceptsGzip(r) {
+			w.Header().Set("Content-Encoding", "gzip")
+			w.Header().Add("Vary", "Accept-Encoding")
+			gz, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
+			defer gz.Close()
+			out = gz
+		}
+		if err := s.opts.Metrics.WritePrometheus(out, st, err); err != nil {
+			s.opts.Logger.Debug("metrics: write", zap.Error(err))
+		}
+	})
+}
+
+func acceptsGzip(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept-Encoding") {
+		for part := range strings.SplitSeq(v, ",") {
+			coding, params, _ := strings.Cut(part, ";")
+			if !strings.EqualFold(strings.TrimSpace(coding), "gzip") {
+				continue
+			}
+			q, ok := strings.CutPrefix(strings.ReplaceAll(params, " ", ""), "q=")
+			if f, err := strconv.ParseFloat(q, 64); !ok || err != nil || f > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (s *Server) units(ctx context.Context) (Units, error) {
