@@ -863,7 +863,8 @@ func fragmentInfo(srcs []source) (string, []string) {
 // buildSocket parses and validates one socket unit; nil means refused.
 func buildSocket(name string, srcs []source, table directiveTable, spec *SpecifierContext, look func(string) (string, bool), sh *sharer) (*Socket, Diagnostics) {
 	b := newBuilder(name, "socket", srcs, table, spec, look, sh)
-	s := &Socket{Name: name, SocketSettings: &SocketSettings{
+	s := &Socket{Name: name, SocketSettings: b.share.socketSettings()}
+	*s.SocketSettings = SocketSettings{
 		Options: SocketOptions{
 			Backlog:       math.MaxInt32,
 			SocketMode:    0o666,
@@ -877,7 +878,7 @@ func buildSocket(name string, srcs []source, table directiveTable, spec *Specifi
 		Kill:                 KillContext{KillSignal: sigTERM, FinalKillSignal: sigKILL, SendSIGKILL: true},
 		DeferTriggerMax:      Infinity,
 		Unit:                 defaultUnitInfo(),
-	}}
+	}
 	s.FragmentPath, s.DropIns = fragmentInfo(srcs)
 	b.sock, b.exec, b.unit = s, &s.Exec, &s.Unit
 	b.kill = killPtrs{&s.Kill.KillMode, &s.Kill.KillSignal, &s.Kill.FinalKillSignal, &s.Kill.SendSIGHUP, &s.Kill.SendSIGKILL}
@@ -916,7 +917,9 @@ func buildSocket(name string, srcs []source, table directiveTable, spec *Specifi
 	}
 	b.share.unitInfo(&s.Unit)
 	if sh := b.share; sh != nil {
-		s.SocketSettings = shared(sh, sh.sockets, 's', srcs, s.SocketSettings)
+		if st := shared(sh, sh.sockets, 's', srcs, s.SocketSettings); st != s.SocketSettings {
+			sh.spareSocket, s.SocketSettings = s.SocketSettings, st // reused by the next unit
+		}
 	}
 	return s, b.diags
 }
@@ -924,7 +927,8 @@ func buildSocket(name string, srcs []source, table directiveTable, spec *Specifi
 // buildService parses and validates one service unit; nil means refused.
 func buildService(name string, srcs []source, table directiveTable, spec *SpecifierContext, look func(string) (string, bool), sh *sharer) (*Service, Diagnostics) {
 	b := newBuilder(name, "service", srcs, table, spec, look, sh)
-	s := &Service{Name: name, ServiceSettings: &ServiceSettings{
+	s := &Service{Name: name, ServiceSettings: b.share.serviceSettings()}
+	*s.ServiceSettings = ServiceSettings{
 		RestartSec:                  100 * time.Millisecond,
 		KillSignal:                  sigTERM,
 		FinalKillSignal:             sigKILL,
@@ -932,7 +936,7 @@ func buildService(name string, srcs []source, table directiveTable, spec *Specif
 		FileDescriptorStorePreserve: "restart",
 		Exec:                        defaultExec(),
 		Unit:                        defaultUnitInfo(),
-	}}
+	}
 	s.FragmentPath, s.DropIns = fragmentInfo(srcs)
 	b.svc, b.exec, b.unit = s, &s.Exec, &s.Unit
 	b.kill = killPtrs{&s.KillMode, &s.KillSignal, &s.FinalKillSignal, &s.SendSIGHUP, &s.SendSIGKILL}
@@ -966,7 +970,9 @@ func buildService(name string, srcs []source, table directiveTable, spec *Specif
 	}
 	b.share.unitInfo(&s.Unit)
 	if sh := b.share; sh != nil {
-		s.ServiceSettings = shared(sh, sh.services, 'v', srcs, s.ServiceSettings)
+		if st := shared(sh, sh.services, 'v', srcs, s.ServiceSettings); st != s.ServiceSettings {
+			sh.spareService, s.ServiceSettings = s.ServiceSettings, st
+		}
 	}
 	return s, b.diags
 }
@@ -1008,6 +1014,29 @@ type sharer struct {
 	// it first.
 	sockets  map[string]*SocketSettings
 	services map[string]*ServiceSettings
+	// spareSocket and spareService are settings a unit built and then
+	// did not keep (it shares an earlier unit's): the next unit builds
+	// into them instead of allocating.
+	spareSocket  *SocketSettings
+	spareService *ServiceSettings
+}
+
+func (sh *sharer) socketSettings() *SocketSettings {
+	if sh == nil || sh.spareSocket == nil {
+		return new(SocketSettings)
+	}
+	st := sh.spareSocket
+	sh.spareSocket = nil
+	return st
+}
+
+func (sh *sharer) serviceSettings() *ServiceSettings {
+	if sh == nil || sh.spareService == nil {
+		return new(ServiceSettings)
+	}
+	st := sh.spareService
+	sh.spareService = nil
+	return st
 }
 
 func newSharer() *sharer {
