@@ -80,9 +80,9 @@ type listener struct {
 
 func newSocketUnit(u *units.Socket) *socketUnit {
 	return &socketUnit{
-		u:         u,
-		state:     SocketDead,
-		trigger:   rateLimit{interval: u.TriggerLimitInterval, burst: u.TriggerLimitBurst},
+		u:       u,
+		state:   SocketDead,
+		trigger: rateLimit{interval: u.TriggerLimitInterval, burst: u.TriggerLimitBurst},
 	}
 }
 
