@@ -104,16 +104,34 @@ func LexBytes(data []byte, file string) *Lexed {
 // allocation for the file instead of several per line.
 func lexString(data, file string) *Lexed {
 	res := &Lexed{}
+	lexInto(res, data, file)
+	return res
+}
+
+// lexInto is lexString into res, an empty Lexed whose slices may have room
+// from an earlier use (see loader.lex).
+func lexInto(res *Lexed, data, file string) {
 	// Size the slices from cheap upper bounds (every entry line has a '=',
 	// every header a '['), so that they are allocated once.
 	lines := strings.Count(data, "\n") + 1
-	res.Kinds = make([]LineKind, 0, lines)
-	res.Entries = make([]Entry, 0, min(strings.Count(data, "="), lines))
-	if h := min(strings.Count(data, "["), lines); h > 0 {
+	if cap(res.Kinds) < lines {
+		res.Kinds = make([]LineKind, 0, lines)
+	}
+	if n := min(strings.Count(data, "="), lines); cap(res.Entries) < n {
+		res.Entries = make([]Entry, 0, n)
+	}
+	if h := min(strings.Count(data, "["), lines); h > 0 && cap(res.Headers) < h {
 		res.Headers = make([]Header, 0, h)
 	}
 	lexBytes(data, file, res)
-	return res
+}
+
+// reset empties l for lexInto, keeping the room of its slices.
+func (l *Lexed) reset() {
+	clear(l.Entries)
+	clear(l.Headers)
+	clear(l.Diags)
+	*l = Lexed{Kinds: l.Kinds[:0], Entries: l.Entries[:0], Headers: l.Headers[:0]}
 }
 
 func lexBytes(data string, file string, res *Lexed) {

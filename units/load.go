@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -103,6 +104,10 @@ type loader struct {
 	// symlinks holds the unit files found as symbolic links: only they
 	// can be masked (a link to /dev/null), so only they need a readlink.
 	symlinks map[string]bool
+	// free holds Lexed values to recycle (see release). Not a sync.Pool:
+	// that would keep them for two collections after the Load.
+	freeMu sync.Mutex
+	free   []*Lexed
 }
 
 func newLoader(opts LoadOptions) *loader {
@@ -316,17 +321,46 @@ func (l *loader) prepare(name, path string) prepared {
 	}
 	drops := l.dropIns(name)
 	p.srcs = make([]source, 1, 1+len(drops))
-	p.srcs[0] = source{path: path, lex: lexString(data, path)}
+	p.srcs[0] = source{path: path, lex: l.lex(data, path)}
 	for _, d := range drops {
 		data, err := readFile(d)
 		if err != nil {
 			p.diags = append(p.diags, Diagnostic{Pos: Pos{File: d}, Severity: Warning, Unit: name, Msg: fmt.Sprintf("failed to read drop-in, ignoring: %v", err)})
 			continue
 		}
-		p.srcs = append(p.srcs, source{path: d, dropIn: true, lex: lexString(data, d)})
+		p.srcs = append(p.srcs, source{path: d, dropIn: true, lex: l.lex(data, d)})
 	}
 	p.ok = true
 	return p
+}
+
+// lex lexes a file into a recycled Lexed when there is one.
+func (l *loader) lex(data, file string) *Lexed {
+	var res *Lexed
+	l.freeMu.Lock()
+	if n := len(l.free); n > 0 {
+		res, l.free = l.free[n-1], l.free[:n-1]
+	}
+	l.freeMu.Unlock()
+	if res == nil {
+		return lexString(data, file)
+	}
+	lexInto(res, data, file)
+	return res
+}
+
+// release recycles the lexed files of a unit that is built and keeps
+// nothing of them: a load of thousands of files otherwise allocates (and
+// collects) their lexed form anew for each.
+func (l *loader) release(srcs []source) {
+	for _, s := range srcs {
+		s.lex.reset()
+	}
+	l.freeMu.Lock()
+	for _, s := range srcs {
+		l.free = append(l.free, s.lex)
+	}
+	l.freeMu.Unlock()
 }
 
 // prefetchBatch is how many units a worker of prefetch prepares at a time.
@@ -513,12 +547,15 @@ func (l *loader) load() (*Set, Diagnostics) {
 			}
 			if usesInstance {
 				set.instSrcs[name] = srcs // else Instance copies the template
+			} else {
+				l.release(srcs)
 			}
 			set.Templates[name] = svc
 			continue
 		}
 		svc, d := buildService(name, srcs, l.table, l.spec, l.look, l.share)
 		l.diags = append(l.diags, d...)
+		l.release(srcs)
 		if svc != nil {
 			set.Services[name] = svc
 		}
@@ -541,6 +578,7 @@ func (l *loader) load() (*Set, Diagnostics) {
 			d[i].Unit = name
 		}
 		l.diags = append(l.diags, d...)
+		l.release(srcs)
 		if sock == nil || kind == NameTemplate {
 			continue
 		}
@@ -551,6 +589,7 @@ func (l *loader) load() (*Set, Diagnostics) {
 			if srcs, ok := l.readSources(sock.Service, l.units[t]); ok {
 				svc, d := buildService(sock.Service, srcs, l.table, l.spec, l.look, l.share)
 				l.diags = append(l.diags, d...)
+				l.release(srcs)
 				if svc == nil {
 					l.diags = append(l.diags, Diagnostic{Pos: Pos{File: sock.FragmentPath}, Severity: Error, Unit: name,
 						Msg: fmt.Sprintf("service %s not loaded, socket cannot be started", sock.Service)})
