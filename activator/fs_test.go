@@ -221,12 +221,17 @@ func TestModeOwnerNeverWrong(t *testing.T) {
 	var stop atomic.Bool
 	var bad atomic.Value
 	var seen, connected atomic.Int64
+	// gen changes whenever the main loop starts a bind or finished a close:
+	// a node seen after a change may be a new one with the old one's inode
+	// number (file systems reuse them).
+	var gen atomic.Int64
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for !stop.Load() {
+				g := gen.Load()
 				var st unix.Stat_t
 				if unix.Lstat(p, &st) != nil {
 					continue
@@ -248,7 +253,7 @@ func TestModeOwnerNeverWrong(t *testing.T) {
 					// The node cannot go back to 0000 once listening; if the
 					// stat before connect saw 0000 that is fine (it was
 					// finished in between), but the node now must be final.
-					if unix.Lstat(p, &st2) == nil && (st2.Mode&0o7777 != 0o660 || st2.Uid != uid || st2.Gid != gid) && st2.Ino == st.Ino {
+					if unix.Lstat(p, &st2) == nil && (st2.Mode&0o7777 != 0o660 || st2.Uid != uid || st2.Gid != gid) && st2.Ino == st.Ino && gen.Load() == g {
 						bad.Store(st2)
 					}
 				}
@@ -257,6 +262,7 @@ func TestModeOwnerNeverWrong(t *testing.T) {
 		}()
 	}
 	for range 300 {
+		gen.Add(1)
 		b, err := Bind(unit("r.socket", o, unixL(units.ListenStream, p)), BindOptions{})
 		if err != nil {
 			stop.Store(true)
@@ -264,6 +270,7 @@ func TestModeOwnerNeverWrong(t *testing.T) {
 			t.Fatal(err)
 		}
 		b.Close(true)
+		gen.Add(1)
 	}
 	stop.Store(true)
 	wg.Wait()
