@@ -56,3 +56,20 @@ func TestSocketExecStartPreFails(t *testing.T) {
 		t.Error("socket bound although ExecStartPre= failed")
 	}
 }
+
+// ExecStartPost= runs once the socket listens, also for a unit started
+// with the others at sockd's start (where sockets otherwise listen only
+// once every unit is loaded): a helper that connects must succeed.
+func TestSocketExecStartPostListening(t *testing.T) {
+	h := newHarness(t, map[string]string{
+		"sp.socket":  "[Socket]\nListenStream=@TMP@/sp.sock\nExecStartPost=/usr/bin/socat -u OPEN:/dev/null UNIX-CONNECT:@TMP@/sp.sock\n",
+		"sp.service": "[Service]\nExecStart=/bin/sleep 30\n", // the helper's connection starts it
+	})
+	h.waitFor("running or failed", func() bool {
+		st := h.socket("sp.socket").State
+		return st == SocketRunning || st == SocketFailed
+	})
+	if st := h.socket("sp.socket"); st.State != SocketRunning {
+		t.Fatalf("socket %s (%s): ExecStartPost= could not connect", st.State, st.Reason)
+	}
+}

@@ -340,8 +340,8 @@ type prebound struct {
 
 // startPrebind binds socket units on another goroutine while Load reads
 // and builds the rest, in load order (so conflicts resolve as they would
-// sequentially). Only units whose start begins with binding (no
-// ExecStartPre=) are bound ahead, and only up to bind(): bindSocket takes
+// sequentially). Only units without socket helpers are bound ahead, and
+// only up to bind(): bindSocket takes
 // the results and makes them listen, once the garbage of loading has gone
 // back to the OS (sockd is at its steady size when its sockets listen).
 func (s *Supervisor) startPrebind() (feed func(*units.Socket), wait func() (*activator.Binder, map[*units.Socket]prebound)) {
@@ -357,7 +357,9 @@ func (s *Supervisor) startPrebind() (feed func(*units.Socket), wait func() (*act
 		done <- m
 	}()
 	feed = func(u *units.Socket) {
-		if len(u.ExecStartPre) == 0 {
+		// ExecStartPre= runs before the bind, ExecStartPost= once the
+		// socket listens: those units start the ordinary way.
+		if len(u.ExecStartPre) == 0 && len(u.ExecStartPost) == 0 {
 			ch <- u
 		}
 	}
