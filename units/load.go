@@ -48,9 +48,9 @@ type Set struct {
 	// Services maps a name to each plain service, and to each instance
 	// named by a socket's Service=.
 	Services map[string]*Service
-	// Templates maps "foo@.service" to its parsed form (instantiated with
-	// the placeholder instance "internal", as systemd does before a
-	// connection exists).
+	// Templates maps "foo@.service" to its parsed form (built with the
+	// placeholder instance "internal", as systemd does before a connection
+	// exists; Name and Template are the template's name).
 	Templates map[string]*Service
 
 	// instSrcs holds the lexed files of the templates whose text uses
@@ -534,7 +534,10 @@ func (l *loader) load() (*Set, Diagnostics) {
 			if svc == nil {
 				continue
 			}
-			svc.Template = name
+			// Built as the placeholder instance, as systemd checks a
+			// template; kept under the template's own name (Instance
+			// names each instance).
+			svc.Name, svc.Template = name, name
 			usesInstance := false
 			for _, s := range srcs {
 				for _, e := range s.lex.Entries {
