@@ -127,6 +127,12 @@ func (c *Client) Units(ctx context.Context) (Units, error) {
 	return u, c.getJSON(ctx, "/v1/units", &u)
 }
 
+// Status returns every unit with its last n log entries.
+func (c *Client) Status(ctx context.Context, n int) ([]Unit, error) {
+	var u []Unit
+	return u, c.getJSON(ctx, "/v1/status?n="+strconv.Itoa(n), &u)
+}
+
 // Unit returns one unit with its last n log entries.
 func (c *Client) Unit(ctx context.Context, name string, n int) (Unit, error) {
 	var u Unit

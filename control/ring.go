@@ -152,6 +152,39 @@ func (r *Ring) lines(unit string, n int) []Entry {
 	return out
 }
 
+// LinesEach returns the last n entries of each of units (n ≥ 0), oldest
+// first, in one pass over the ring: a template's entries are those of all
+// its instances, as in Lines.
+func (r *Ring) LinesEach(units []string, n int) map[string][]Entry {
+	out := make(map[string][]Entry, len(units))
+	want := make(map[string]bool, len(units))
+	for _, u := range units {
+		want[u] = true
+	}
+	r.mu.Lock()
+	picked := map[string][]*record{}
+	for i := len(r.buf) - 1; i >= 0; i-- {
+		rec := &r.buf[(r.next+i)%len(r.buf)]
+		for _, key := range [2]string{rec.unit, ringKey(rec.unit)} {
+			if want[key] && len(picked[key]) < n {
+				picked[key] = append(picked[key], rec)
+			}
+			if key == rec.unit && ringKey(key) == key {
+				break // not an instance: one key only
+			}
+		}
+	}
+	for key, recs := range picked {
+		es := make([]Entry, len(recs))
+		for i, rec := range recs {
+			es[len(recs)-1-i] = rec.entry()
+		}
+		out[key] = es
+	}
+	r.mu.Unlock()
+	return out
+}
+
 // Follow returns the last n entries of unit and a channel of the entries
 // that follow them, with nothing lost or repeated in between. cancel ends
 // the subscription.

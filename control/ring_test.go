@@ -132,3 +132,32 @@ func TestAuthorizer(t *testing.T) {
 		}
 	}
 }
+
+// LinesEach is Lines for many units in one pass.
+func TestRingLinesEach(t *testing.T) {
+	r := NewRing(10)
+	for _, e := range []Entry{
+		{Unit: "a.service", Message: "a1"}, {Unit: "e@1.service", Message: "one"},
+		{Unit: "a.service", Message: "a2"}, {Unit: "e@2.service", Message: "two"},
+		{Unit: "a.service", Message: "a3"}, {Unit: "b.socket", Message: "b"},
+	} {
+		r.Add(e)
+	}
+	units := []string{"a.service", "e@.service", "e@2.service", "b.socket", "none.service"}
+	for _, n := range []int{0, 1, 2, 5} {
+		got := r.LinesEach(units, n)
+		for _, u := range units {
+			if want := fmt.Sprint(msgs(r.Lines(u, n))); fmt.Sprint(msgs(got[u])) != want {
+				t.Errorf("n=%d %s: LinesEach %v, Lines %s", n, u, msgs(got[u]), want)
+			}
+		}
+	}
+}
+
+func msgs(es []Entry) []string {
+	out := []string{}
+	for _, e := range es {
+		out = append(out, e.Message)
+	}
+	return out
+}

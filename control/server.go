@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -176,6 +177,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/units", s.getUnits)
 	mux.HandleFunc("GET /v1/units/{name}", s.getUnit)
+	mux.HandleFunc("GET /v1/status", s.getStatus)
 	mux.HandleFunc("GET /v1/units/{name}/log", s.getLog)
 	mux.HandleFunc("POST /v1/units/{name}/{action}", s.postAction)
 	mux.HandleFunc("POST /v1/reload", s.postReload)
@@ -207,7 +209,21 @@ func (s *Server) metricsHandler() http.Handler {
 		if err := s.opts.Metrics.WritePrometheus(out, st, err); err != nil {
 			s.opts.Logger.Debug("metrics: write", zap.Error(err))
 		}
+		returnMemory(len(st.Sockets) + len(st.Services))
 	})
+}
+
+// largeStatus is the number of units above which answering with all of
+// them allocates more than sockd keeps for the units themselves.
+const largeStatus = 1000
+
+// returnMemory hands the garbage of a large answer back to the OS at once:
+// sockd then sits idle, and the runtime would otherwise keep it for minutes
+// (measured with 10,000 units: `sockd status` took sockd from 23 to 56 MB).
+func returnMemory(units int) {
+	if units >= largeStatus {
+		debug.FreeOSMemory()
+	}
 }
 
 func acceptsGzip(r *http.Request) bool {
@@ -243,6 +259,7 @@ func (s *Server) getUnits(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, u)
+	returnMemory(len(u.Sockets) + len(u.Services))
 }
 
 func (s *Server) getUnit(w http.ResponseWriter, r *http.Request) {
@@ -269,6 +286,49 @@ func (s *Server) getUnit(w http.ResponseWriter, r *http.Request) {
 		unit.Log = []Entry{}
 	}
 	writeJSON(w, http.StatusOK, unit)
+}
+
+// getStatus writes every unit with its last n log entries (?n=, default
+// 10): `sockd status` without a unit, in one request however many units
+// there are.
+func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
+	n := 10
+	if v := r.URL.Query().Get("n"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 0 {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("n: bad count %q", v))
+			return
+		}
+	}
+	u, err := s.units(r.Context())
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, err)
+		return
+	}
+	names := make([]string, 0, len(u.Sockets)+len(u.Services))
+	for i := range u.Sockets {
+		names = append(names, u.Sockets[i].Name)
+	}
+	for i := range u.Services {
+		names = append(names, u.Services[i].Name)
+	}
+	logs := s.opts.Ring.LinesEach(names, n)
+	out := make([]Unit, 0, len(names))
+	for i := range u.Sockets {
+		out = append(out, Unit{Socket: &u.Sockets[i], Log: nonNil(logs[u.Sockets[i].Name])})
+	}
+	for i := range u.Services {
+		out = append(out, Unit{Service: &u.Services[i], Log: nonNil(logs[u.Services[i].Name])})
+	}
+	writeJSON(w, http.StatusOK, out)
+	returnMemory(len(out))
+}
+
+func nonNil(es []Entry) []Entry {
+	if es == nil {
+		return []Entry{}
+	}
+	return es
 }
 
 // getLog writes entries as JSON lines; with follow=1 it keeps the

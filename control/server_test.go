@@ -92,6 +92,21 @@ func TestServerEndpoints(t *testing.T) {
 	if _, err := c.Unit(ctx, "missing.service", 10); !errors.Is(err, supervisor.ErrNoSuchUnit) {
 		t.Errorf("unknown unit: %v", err)
 	}
+	// Every unit with its log in one request; an instance's lines count
+	// for its template's socket's service too.
+	s.opts.Ring.Add(Entry{Unit: "a.service", Message: "line 2"})
+	s.opts.Ring.Add(Entry{Unit: "a.socket", Message: "listening"})
+	all, err := c.Status(ctx, 1)
+	if err != nil || len(all) != 3 {
+		t.Fatalf("status = %+v, %v", all, err)
+	}
+	var got []string
+	for _, u := range all {
+		got = append(got, fmt.Sprintf("%s%q", u.Name(), messages(u.Log)))
+	}
+	if want := `a.socket["listening"] e.socket[] a.service["line 2"]`; strings.Join(got, " ") != want {
+		t.Errorf("status = %s, want %s", strings.Join(got, " "), want)
+	}
 
 	tests := []struct {
 		do   func() error
@@ -120,7 +135,7 @@ func TestServerEndpoints(t *testing.T) {
 
 	var lines []string
 	err = c.Log(ctx, "a.service", -1, false, func(e Entry) error { lines = append(lines, e.Message); return nil })
-	if err != nil || fmt.Sprint(lines) != "[line]" {
+	if err != nil || fmt.Sprint(lines) != "[line line 2]" {
 		t.Errorf("log: %v %v", lines, err)
 	}
 	if err := c.Log(ctx, "nothing.service", -1, false, func(Entry) error { return nil }); !errors.Is(err, supervisor.ErrNoSuchUnit) {
@@ -203,4 +218,12 @@ func TestListenSocketLifecycle(t *testing.T) {
 	if _, err := NewClient(filepath.Join(dir, "none.sock")).Units(context.Background()); !errors.Is(err, ErrNotRunning) {
 		t.Errorf("no daemon: %v", err)
 	}
+}
+
+func messages(es []Entry) []string {
+	out := []string{}
+	for _, e := range es {
+		out = append(out, e.Message)
+	}
+	return out
 }

@@ -177,18 +177,24 @@ func Status(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := ctlContext()
 	defer cancel()
 	cl := c.client()
-	all := len(pos) == 0
-	if all {
-		u, err := cl.Units(ctx)
+	if len(pos) == 0 {
+		// Every unit, in one request (one per unit would make the daemon
+		// build its whole status once per unit).
+		all, err := cl.Status(ctx, *lines)
 		if err != nil {
 			return c.fail(err)
 		}
-		for _, s := range u.Sockets {
-			pos = append(pos, s.Name)
+		if *c.json {
+			writeJSONOut(stdout, all)
+			return 0
 		}
-		for _, s := range u.Services {
-			pos = append(pos, s.Name)
+		for i, u := range all {
+			if i > 0 {
+				fmt.Fprintln(stdout)
+			}
+			printStatus(stdout, u, time.Now())
 		}
+		return 0
 	}
 	var out []control.Unit
 	code = 0
@@ -220,9 +226,6 @@ func Status(args []string, stdout, stderr io.Writer) int {
 			out = []control.Unit{}
 		}
 		writeJSONOut(stdout, out)
-	}
-	if all {
-		return 0
 	}
 	return code
 }
