@@ -19,12 +19,31 @@ type Conn struct {
 	Remote unix.Sockaddr
 }
 
+// EnsureNonblocking sets O_NONBLOCK on a listener again if something
+// cleared it: the flag belongs to the open file description, which
+// processes that were given the socket share. AcceptConn on a listener
+// without it would block, in a raw system call the runtime cannot take
+// back. Raw fcntl calls, as AcceptConn's.
+func EnsureNonblocking(fd int) error {
+	fl, _, e := syscall.RawSyscall(unix.SYS_FCNTL, uintptr(fd), unix.F_GETFL, 0)
+	if e != 0 {
+		return e
+	}
+	if fl&unix.O_NONBLOCK != 0 {
+		return nil
+	}
+	if _, _, e := syscall.RawSyscall(unix.SYS_FCNTL, uintptr(fd), unix.F_SETFL, fl|unix.O_NONBLOCK); e != 0 {
+		return e
+	}
+	return nil
+}
+
 // AcceptConn accepts one pending connection from the listening fd. The
 // connection is close-on-exec and blocking (services get blocking sockets
 // unless NonBlocking=yes, which the spawner applies). It returns
 // unix.EAGAIN when nothing is pending.
 //
-// The listener must be nonblocking (sockd's always are). accept4 and
+// The listener must be nonblocking (see EnsureNonblocking). accept4 and
 // getsockname are made as raw system calls, and IP addresses are decoded
 // here: x/sys/unix would add a getsockopt(SO_PROTOCOL) to each of them
 // (to tell L2TP apart), and a blocking-call entry makes the runtime wake

@@ -28,6 +28,7 @@ type BindOptions struct {
 	NoIPv6 bool
 	// DeferListen (Binder only) stops after bind(): listen() and the
 	// socket options systemd applies after it wait for Binder.Listen.
+	// AF_UNIX stream and seqpacket sockets at a path listen at once.
 	DeferListen bool
 }
 
@@ -403,7 +404,11 @@ func (bd *binder) openSocket(b *Bound, unit string, sp sockSpec, o *units.Socket
 			return -1, fail("setsockopt SO_REUSEADDR", err)
 		}
 	}
-	if bd.opts.DeferListen {
+	// A file-system stream socket listens at once even so: a later unit
+	// with the same path tells a live socket from a stale one by
+	// connecting to it (clearStale), which a bound but not listening one
+	// would fail.
+	if bd.opts.DeferListen && !(sp.path != "" && (sp.typ == unix.SOCK_STREAM || sp.typ == unix.SOCK_SEQPACKET)) {
 		b.deferred = append(b.deferred, deferredListen{len(b.Listeners), sp.path, o})
 		return fd, nil
 	}

@@ -3,6 +3,7 @@
 package spawner
 
 import (
+	"slices"
 	"errors"
 	"fmt"
 	"os"
@@ -759,6 +760,9 @@ func (s *Spawner) prepare(spec *Spec) (*request, *cleanup, error) {
 		}
 		r.src[3+i] = fd
 		r.nonblock[3+i] = nb
+		if slices.Contains(spec.KeepFlags, fd) {
+			r.nonblock[3+i] = 0 // left as it is
+		}
 	}
 
 	// Credentials: a non-root sockd naming itself changes nothing.

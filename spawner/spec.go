@@ -85,6 +85,11 @@ type Spec struct {
 	// flag belongs to the open file description, so sockd's own copy of
 	// the socket changes too.
 	NonBlocking bool
+	// KeepFlags lists passed fds (parent numbers, from Files) whose
+	// O_NONBLOCK NonBlocking= must not change: listeners sockd itself
+	// goes on accepting from while the process runs (its accept loop
+	// needs them non-blocking, and the flag is shared).
+	KeepFlags []int
 
 	Stdin, Stdout, Stderr Stdio
 

@@ -419,10 +419,11 @@ func (s *Supervisor) mainStarted(sv *serviceUnit, pid int) {
 // releaseConnFD closes sockd's copy of an Accept=yes instance's connection.
 func (s *Supervisor) releaseConnFD(sv *serviceUnit) {
 	if sv.conn != nil && sv.conn.FD >= 0 {
-		// A raw close: the runtime's syscall path would wake sysmon once
-		// per connection when sockd is otherwise idle (measured, see
-		// bench/README.md); close of a socket never blocks here.
-		syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(sv.conn.FD), 0, 0)
+		// Not a raw close, although that would spare a sysmon wake-up
+		// per connection: if the instance already exited, this is the
+		// last reference, and a service that set SO_LINGER makes close
+		// wait, which a raw call would do holding up the whole runtime.
+		unix.Close(sv.conn.FD)
 		sv.conn.FD = -1
 	}
 }

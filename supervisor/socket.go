@@ -316,6 +316,14 @@ func (s *Supervisor) unpause(l *listener) {
 // one service instance per connection.
 func (s *Supervisor) acceptReady(l *listener) {
 	su := l.sock
+	// Services and helpers given this listener (Sockets=,
+	// PassFileDescriptorsToExec=) share its O_NONBLOCK; the spawner leaves
+	// it alone, but a process may clear it, and the loop below must not
+	// block.
+	if err := activator.EnsureNonblocking(l.fd); err != nil {
+		s.failSocket(su, ResultResources, "fcntl: "+err.Error())
+		return
+	}
 	// A bounded batch keeps one busy listener from starving the others;
 	// whatever is left makes the fd readable again at once.
 	for i := 0; i < 32; i++ {

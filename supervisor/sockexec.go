@@ -190,6 +190,10 @@ func (s *Supervisor) spawnSocketHelper(su *socketUnit, cmd *units.Command, fds b
 		for _, bl := range su.bound.Listeners {
 			spec.Files = append(spec.Files, bl.FD)
 			spec.Names = append(spec.Names, bl.Name)
+			if su.u.Accept {
+				// sockd accepts from it while the helper runs.
+				spec.KeepFlags = append(spec.KeepFlags, bl.FD)
+			}
 		}
 		spec.ListenEnv = true
 	}

@@ -1,10 +1,13 @@
 package supervisor
 
 import (
+	"io"
 	"net"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The socket unit's own helpers: ExecStartPre= before the listeners exist,
@@ -72,4 +75,59 @@ func TestSocketExecStartPostListening(t *testing.T) {
 	if st := h.socket("sp.socket"); st.State != SocketRunning {
 		t.Fatalf("socket %s (%s): ExecStartPost= could not connect", st.State, st.Reason)
 	}
+}
+
+// An Accept=yes socket whose listener went to a helper
+// (PassFileDescriptorsToExec=yes): NonBlocking=no must not make sockd's
+// own copy blocking (the flag is shared), or the accept loop would block
+// in a raw system call and stop the whole runtime at the next collection.
+func TestAcceptListenerStaysNonblocking(t *testing.T) {
+	h := newHarness(t, map[string]string{
+		"ab.socket":   "[Socket]\nListenStream=@TMP@/ab.sock\nAccept=yes\nPassFileDescriptorsToExec=yes\nExecStartPost=/bin/true\n",
+		"ab@.service": "[Service]\nExecStart=/bin/echo hi\nStandardInput=socket\nStandardOutput=socket\n",
+	})
+	h.waitFor("listening", func() bool { return h.socket("ab.socket").State == SocketListening })
+	for i := range 3 {
+		c, err := net.Dial("unix", filepath.Join(h.tmp, "ab.sock"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b, err := io.ReadAll(c)
+		c.Close()
+		if err != nil || string(b) != "hi\n" {
+			t.Fatalf("connection %d: %q, %v", i, b, err)
+		}
+		done := make(chan struct{})
+		go func() { runtime.GC(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("runtime.GC did not complete: the accept loop is blocked")
+		}
+	}
+}
+
+// Two units asking for one AF_UNIX path: the second is refused (the first
+// answers on it), also when both are bound at start-up while loading.
+func TestDuplicateUnixPathRefused(t *testing.T) {
+	h := newHarness(t, map[string]string{
+		"a.socket":  "[Socket]\nListenStream=@TMP@/dup.sock\n",
+		"a.service": "[Service]\nExecStart=/bin/sleep 30\n",
+		"b.socket":  "[Socket]\nListenStream=@TMP@/dup.sock\n",
+		"b.service": "[Service]\nExecStart=/bin/sleep 30\n",
+	})
+	h.waitFor("both settled", func() bool {
+		return h.socket("a.socket").State != SocketDead && h.socket("b.socket").State != SocketDead
+	})
+	a, b := h.socket("a.socket"), h.socket("b.socket")
+	// b's probe of the path is traffic for a: a may be running already.
+	if (a.State != SocketListening && a.State != SocketRunning) || b.State != SocketFailed || !strings.Contains(b.Reason, "in use") {
+		t.Errorf("a.socket %s (%s), b.socket %s (%s); want a listening or running, b failed: in use", a.State, a.Reason, b.State, b.Reason)
+	}
+	c, err := net.Dial("unix", filepath.Join(h.tmp, "dup.sock"))
+	if err != nil {
+		t.Fatalf("the path does not answer: %v", err)
+	}
+	c.Close()
 }

@@ -13,8 +13,10 @@ import (
 
 // fdsFor collects the fds an Accept=no service gets: the listeners of every
 // bound socket unit that triggers it, then those named in its Sockets=, in
-// load order, each named by its socket's FileDescriptorName=.
-func (s *Supervisor) fdsFor(sv *serviceUnit) (fds []int, names []string) {
+// load order, each named by its socket's FileDescriptorName=. keep are
+// those of Accept=yes sockets (named in Sockets=), which sockd goes on
+// accepting from: NonBlocking= must leave them non-blocking.
+func (s *Supervisor) fdsFor(sv *serviceUnit) (fds []int, names []string, keep []int) {
 	add := func(su *socketUnit) {
 		if su == nil || su.bound == nil {
 			return
@@ -25,6 +27,9 @@ func (s *Supervisor) fdsFor(sv *serviceUnit) (fds []int, names []string) {
 			}
 			fds = append(fds, bl.FD)
 			names = append(names, bl.Name)
+			if su.u.Accept {
+				keep = append(keep, bl.FD)
+			}
 		}
 	}
 	for _, su := range s.sockets {
@@ -35,7 +40,7 @@ func (s *Supervisor) fdsFor(sv *serviceUnit) (fds []int, names []string) {
 	for _, name := range sv.u.Sockets {
 		add(s.byName[name])
 	}
-	return fds, names
+	return fds, names, keep
 }
 
 // spec builds what the spawner needs to run cmd for sv. Only the main
@@ -62,7 +67,7 @@ func (s *Supervisor) spec(sv *serviceUnit, cmd *units.Command, role procRole) (*
 		sp.Files = []int{sockFD}
 		sp.Names = []string{sv.instanceOf.u.FileDescriptorName}
 	} else {
-		sp.Files, sp.Names = s.fdsFor(sv)
+		sp.Files, sp.Names, sp.KeepFlags = s.fdsFor(sv)
 	}
 	// StandardInput=socket: inetd style. The socket is stdin (and what
 	// StandardOutput=inherit copies); no LISTEN_* variables are set.
