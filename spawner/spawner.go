@@ -3,11 +3,11 @@
 package spawner
 
 import (
-	"slices"
 	"errors"
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
