@@ -75,7 +75,7 @@ func LookupCredential(userName, groupName string, supplementary []string) (*Cred
 		// Group= or SupplementaryGroups= alone: sockd's own user.
 		name = strconv.Itoa(os.Getuid())
 	}
-	u, err := lookupUser(name)
+	u, shell, known, err := lookupUser(name)
 	if err != nil {
 		return nil, fmt.Errorf("spawner: User=%s: %w", userName, err)
 	}
@@ -86,7 +86,7 @@ func LookupCredential(userName, groupName string, supplementary []string) (*Cred
 	c := &Credential{Uid: uint32(uid)}
 	if userName != "" {
 		// USER/HOME/SHELL are only set for User=, as in systemd.
-		c.User, c.Home, c.Shell = u.Username, u.HomeDir, loginShell(u.Username)
+		c.User, c.Home, c.Shell = u.Username, u.HomeDir, shell
 	}
 	gidStr := u.Gid
 	if groupName != "" {
@@ -114,11 +114,15 @@ func LookupCredential(userName, groupName string, supplementary []string) (*Cred
 		}
 		return nil
 	}
-	if ids, err := userdb.GroupIds(u); err == nil {
-		for _, id := range ids {
-			if err := add(id); err != nil {
-				return nil, fmt.Errorf("spawner: User=%s: %w", userName, err)
-			}
+	// A numeric uid with no user entry has no groups to look up (systemd
+	// runs it with its gid alone).
+	var ids []string
+	if known {
+		ids, _ = userdb.GroupIds(u)
+	}
+	for _, id := range ids {
+		if err := add(id); err != nil {
+			return nil, fmt.Errorf("spawner: User=%s: %w", userName, err)
 		}
 	}
 	for _, name := range supplementary {
@@ -133,15 +137,17 @@ func LookupCredential(userName, groupName string, supplementary []string) (*Cred
 	return c, nil
 }
 
-func lookupUser(name string) (*user.User, error) {
-	if _, err := strconv.ParseUint(name, 10, 32); err == nil {
-		if u, err := userdb.LookupId(name); err == nil {
-			return u, nil
-		}
-		// A numeric id without a passwd entry is valid for systemd.
-		return &user.User{Uid: name, Gid: name, Username: name, HomeDir: "/"}, nil
+// lookupUser finds a user and its shell; known is false for a numeric id
+// that has no entry, which systemd accepts.
+func lookupUser(name string) (u *user.User, shell string, known bool, err error) {
+	u, shell, err = userdb.LookupShell(name)
+	if err == nil {
+		return u, shell, true, nil
 	}
-	return userdb.Lookup(name)
+	if _, perr := strconv.ParseUint(name, 10, 32); perr == nil {
+		return &user.User{Uid: name, Gid: name, Username: name, HomeDir: "/"}, "", false, nil
+	}
+	return nil, "", false, err
 }
 
 func lookupGroup(name string) (*user.Group, error) {
@@ -154,5 +160,3 @@ func lookupGroup(name string) (*user.Group, error) {
 	return userdb.LookupGroup(name)
 }
 
-// loginShell is the user's shell ("" when unknown).
-func loginShell(name string) string { return userdb.Shell(name) }

@@ -97,15 +97,50 @@ func GroupIds(u *user.User) ([]string, error) {
 	return ids, nil
 }
 
-// Shell returns the login shell of the user called name ("" if unknown):
-// os/user does not report it.
-func Shell(name string) string {
+// LookupShell is Lookup (LookupId for a numeric name that is not a user
+// name) that also returns the user's login shell, which os/user does not
+// report, from the same passwd entry: a user found through getent costs
+// one run of it, not two.
+func LookupShell(name string) (*user.User, string, error) {
+	u, err := user.Lookup(name)
+	if unknown(err) && numeric(name) {
+		u, err = user.LookupId(name)
+	}
+	if err == nil {
+		return u, filesShell(u.Username), nil
+	}
+	if !unknown(err) {
+		return nil, "", err
+	}
+	out, ok := getent("passwd", name)
+	if !ok {
+		return nil, "", err
+	}
+	gu, ok := parsePasswd(out)
+	if !ok {
+		return nil, "", err
+	}
+	f := strings.Split(strings.TrimSpace(out), ":")
+	return gu, f[6], nil
+}
+
+// filesShell is the shell of name in /etc/passwd ("" if not there).
+func filesShell(name string) string {
 	if b, err := os.ReadFile("/etc/passwd"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if f := strings.Split(line, ":"); len(f) == 7 && f[0] == name {
 				return f[6]
 			}
 		}
+	}
+	return ""
+}
+
+// Shell returns the login shell of the user called name ("" if unknown):
+// os/user does not report it.
+func Shell(name string) string {
+	if sh := filesShell(name); sh != "" {
+		return sh
 	}
 	if out, ok := getent("passwd", name); ok {
 		if f := strings.Split(out, ":"); len(f) == 7 && f[0] == name {

@@ -88,3 +88,16 @@ func TestLookupUnknown(t *testing.T) {
 		t.Errorf("LookupGroupId(0) = %+v, %v", g, err)
 	}
 }
+
+func TestLookupShell(t *testing.T) {
+	u, sh, err := LookupShell("root")
+	if err != nil || u.Uid != "0" || sh == "" {
+		t.Errorf("LookupShell(root) = %+v, %q, %v", u, sh, err)
+	}
+	if u, _, err := LookupShell("0"); err != nil || u.Username != "root" {
+		t.Errorf("LookupShell(0) = %+v, %v", u, err)
+	}
+	if _, _, err := LookupShell("no-such-user-sockd"); err == nil {
+		t.Error("found a user that does not exist")
+	}
+}
