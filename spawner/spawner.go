@@ -447,7 +447,12 @@ func (s *Spawner) tryReap(p *Process) {
 			s.finish(p, Exit{Unit: p.Unit, Pid: p.Pid, Code: -1, Time: time.Now()})
 			return
 		case siginfoPid(&info) == 0:
-			return // still running
+			// Readable but not reapable: a tracer (strace, gdb) gets the
+			// exit first. The set is level-triggered, so leave it and wait
+			// on a goroutine of its own rather than spin.
+			unix.EpollCtl(s.reapFD, unix.EPOLL_CTL_DEL, p.pidfd, nil)
+			go s.waitBlocking(p)
+			return
 		}
 		s.finish(p, exitFromSiginfo(&info, Exit{Unit: p.Unit, Pid: p.Pid, Time: time.Now()}))
 		return

@@ -181,6 +181,12 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		},
 	})
 	if err != nil {
+		for _, p := range s.prebound { // bound while loading, never to listen
+			p.b.Close(true)
+		}
+		if s.prebinder != nil {
+			s.prebinder.Close()
+		}
 		return fmt.Errorf("spawner: %w", err)
 	}
 	s.sp = sp
