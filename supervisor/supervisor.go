@@ -345,11 +345,13 @@ type prebound struct {
 }
 
 // startPrebind binds socket units on another goroutine while Load reads
-// and builds the rest, in load order (so conflicts resolve as they would
-// sequentially). Only units without socket helpers are bound ahead, and
-// only up to bind(): bindSocket takes
-// the results and makes them listen, once the garbage of loading has gone
-// back to the OS (sockd is at its steady size when its sockets listen).
+// and builds the rest, in load order. Only units without socket helpers
+// are bound ahead (those with helpers start afterwards, so an address two
+// units share goes to the one without helpers), and only up to bind()
+// (AF_UNIX stream sockets at a path also listen): bindSocket takes the
+// results and listenDeferred makes them listen, once the garbage of
+// loading has gone back to the OS (sockd is at its steady size when its
+// sockets listen).
 func (s *Supervisor) startPrebind() (feed func(*units.Socket), wait func() (*activator.Binder, map[*units.Socket]prebound)) {
 	ch := make(chan *units.Socket, 256)
 	done := make(chan map[*units.Socket]prebound, 1)
