@@ -38,6 +38,24 @@ func EnsureNonblocking(fd int) error {
 	return nil
 }
 
+// CloseConn closes sockd's copy of an accepted connection. It is a raw
+// close (an ordinary one wakes the runtime's sysmon thread once per
+// connection at inetd rates) unless SO_LINGER is on: then, if the service
+// has exited already, this close is the last and may wait for unsent data,
+// which must not happen in a raw call (it would hold up the whole
+// runtime). A running service cannot make it the last close, and one that
+// exited cannot change the option any more.
+func CloseConn(fd int) {
+	var l unix.Linger
+	n := uint32(unsafe.Sizeof(l))
+	_, _, e := syscall.RawSyscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_LINGER, uintptr(unsafe.Pointer(&l)), uintptr(unsafe.Pointer(&n)), 0)
+	if e != 0 || l.Onoff != 0 {
+		unix.Close(fd)
+		return
+	}
+	syscall.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
+}
+
 // AcceptConn accepts one pending connection from the listening fd. The
 // connection is close-on-exec and blocking (services get blocking sockets
 // unless NonBlocking=yes, which the spawner applies). It returns

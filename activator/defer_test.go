@@ -57,3 +57,23 @@ func TestBinderDeferListen(t *testing.T) {
 		t.Errorf("SO_ACCEPTCONN = %d, %v", n, err)
 	}
 }
+
+// CloseConn closes the fd with SO_LINGER off (raw close) and on.
+func TestCloseConn(t *testing.T) {
+	for _, linger := range []bool{false, true} {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if linger {
+			if err := unix.SetsockoptLinger(fds[0], unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		CloseConn(fds[0])
+		if _, err := unix.FcntlInt(uintptr(fds[0]), unix.F_GETFD, 0); err != unix.EBADF {
+			t.Errorf("linger %v: fd still open (%v)", linger, err)
+		}
+		unix.Close(fds[1])
+	}
+}

@@ -89,6 +89,9 @@ type Process struct {
 	done     chan struct{}
 	exit     Exit
 	internal bool // the fork server: not reported to OnExit
+	// notReaped counts reports of a readable pidfd that waitid found
+	// nothing for (reaper goroutine only).
+	notReaped int
 }
 
 // Wait blocks until the process has exited and been reaped.
@@ -447,11 +450,15 @@ func (s *Spawner) tryReap(p *Process) {
 			s.finish(p, Exit{Unit: p.Unit, Pid: p.Pid, Code: -1, Time: time.Now()})
 			return
 		case siginfoPid(&info) == 0:
-			// Readable but not reapable: a tracer (strace, gdb) gets the
-			// exit first. The set is level-triggered, so leave it and wait
-			// on a goroutine of its own rather than spin.
-			unix.EpollCtl(s.reapFD, unix.EPOLL_CTL_DEL, p.pidfd, nil)
-			go s.waitBlocking(p)
+			// Readable but not reapable yet. Briefly normal: the pidfd is
+			// woken as the process exits, a moment before it can be
+			// waited for. For long, a tracer (strace, gdb) gets the exit
+			// first: the set is level-triggered, so stop spinning and wait
+			// on a goroutine of its own.
+			if p.notReaped++; p.notReaped == 1000 {
+				unix.EpollCtl(s.reapFD, unix.EPOLL_CTL_DEL, p.pidfd, nil)
+				go s.waitBlocking(p)
+			}
 			return
 		}
 		s.finish(p, exitFromSiginfo(&info, Exit{Unit: p.Unit, Pid: p.Pid, Time: time.Now()}))

@@ -419,11 +419,7 @@ func (s *Supervisor) mainStarted(sv *serviceUnit, pid int) {
 // releaseConnFD closes sockd's copy of an Accept=yes instance's connection.
 func (s *Supervisor) releaseConnFD(sv *serviceUnit) {
 	if sv.conn != nil && sv.conn.FD >= 0 {
-		// Not a raw close, although that would spare a sysmon wake-up
-		// per connection: if the instance already exited, this is the
-		// last reference, and a service that set SO_LINGER makes close
-		// wait, which a raw call would do holding up the whole runtime.
-		unix.Close(sv.conn.FD)
+		activator.CloseConn(sv.conn.FD)
 		sv.conn.FD = -1
 	}
 }
