@@ -159,4 +159,3 @@ func lookupGroup(name string) (*user.Group, error) {
 	}
 	return userdb.LookupGroup(name)
 }
-
