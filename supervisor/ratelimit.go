@@ -14,7 +14,7 @@ type rateLimit struct {
 
 // allow counts one event at now and reports whether it is within the limit.
 func (r *rateLimit) allow(now time.Time) bool {
-	if r.interval <= 0 || r.burst <= 0 {
+	if r == nil || r.interval <= 0 || r.burst <= 0 {
 		return true
 	}
 	if r.begin.IsZero() || now.Sub(r.begin) >= r.interval {
@@ -32,3 +32,13 @@ func (r *rateLimit) allow(now time.Time) bool {
 func (r *rateLimit) windowEnd() time.Time { return r.begin.Add(r.interval) }
 
 func (r *rateLimit) reset() { r.begin, r.n = time.Time{}, 0 }
+
+// newRateLimit returns a limiter, or nil when interval or burst disables
+// it: (*rateLimit)(nil).allow always allows, and a listener of a unit that
+// switched the limit off does not carry one.
+func newRateLimit(interval time.Duration, burst int) *rateLimit {
+	if interval <= 0 || burst <= 0 {
+		return nil
+	}
+	return &rateLimit{interval: interval, burst: burst}
+}

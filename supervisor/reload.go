@@ -55,7 +55,9 @@ func (s *Supervisor) reload() {
 				su.u = u
 				su.trigger.interval, su.trigger.burst = u.TriggerLimitInterval, u.TriggerLimitBurst
 				for _, l := range su.lis {
-					l.poll.interval, l.poll.burst = u.PollLimitInterval, u.PollLimitBurst
+					if l.poll == nil || l.poll.interval != u.PollLimitInterval || l.poll.burst != u.PollLimitBurst {
+						l.poll = newRateLimit(u.PollLimitInterval, u.PollLimitBurst)
+					}
 				}
 				s.sockets = append(s.sockets, su)
 				s.byName[u.Name] = su

@@ -71,7 +71,7 @@ type listener struct {
 	fd      int
 	domain  int // address family, for the per-connection options
 	token   uint64
-	poll    rateLimit
+	poll    *rateLimit
 	paused  bool // poll limit hit or accept error backoff: not armed
 	pending bool // bound while loading, not listening yet (listenDeferred)
 	armed   bool
@@ -153,7 +153,7 @@ func (s *Supervisor) bindSocket(su *socketUnit) {
 	for _, bl := range b.Listeners {
 		s.nextToken++
 		l := &listener{sock: su, fd: bl.FD, domain: bl.Domain, token: s.nextToken,
-			poll: rateLimit{interval: su.u.PollLimitInterval, burst: su.u.PollLimitBurst}}
+			poll: newRateLimit(su.u.PollLimitInterval, su.u.PollLimitBurst)}
 		s.listeners[l.token] = l
 		su.lis = append(su.lis, l)
 		if deferred {
