@@ -37,7 +37,11 @@ ExecStopPost=/bin/sh -c 'echo stoppost-$$SERVICE_RESULT-$$EXIT_CODE-$$EXIT_STATU
 	if err := h.sup.StartUnit(t.Context(), "seq.service"); err != nil {
 		t.Fatal(err)
 	}
-	h.waitFor("ExecStartPost", func() bool { return len(readLines(log)) >= 4 })
+	// The line from ExecStartPost= comes before that process exits and
+	// the service becomes active.
+	h.waitFor("ExecStartPost", func() bool {
+		return len(readLines(log)) >= 4 && serviceStatus(h, "seq.service").State != ServiceActivating
+	})
 	if sv := serviceStatus(h, "seq.service"); sv.State != ServiceActive || sv.MainPID == 0 {
 		t.Errorf("after start: %+v", sv)
 	}
