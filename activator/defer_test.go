@@ -25,11 +25,7 @@ func TestBinderDeferListen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close(true)
-	sa, err := unix.Getsockname(b.Listeners[0].FD)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: sa.(*unix.SockaddrInet4).Port}
+	addr := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: sockPort(t, b.Listeners[0].FD)}
 	if c, err := net.DialTCP("tcp", nil, addr); err == nil || !errors.Is(err, unix.ECONNREFUSED) {
 		if c != nil {
 			c.Close()

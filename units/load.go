@@ -1063,22 +1063,28 @@ type sharer struct {
 	spareService *ServiceSettings
 }
 
-func (sh *sharer) socketSettings() *SocketSettings {
-	if sh == nil || sh.spareSocket == nil {
-		return new(SocketSettings)
+// takeSpare returns *spare, emptying it, or a new T when there is none.
+func takeSpare[T any](spare **T) *T {
+	st := *spare
+	if st == nil {
+		return new(T)
 	}
-	st := sh.spareSocket
-	sh.spareSocket = nil
+	*spare = nil
 	return st
 }
 
+func (sh *sharer) socketSettings() *SocketSettings {
+	if sh == nil {
+		return new(SocketSettings)
+	}
+	return takeSpare(&sh.spareSocket)
+}
+
 func (sh *sharer) serviceSettings() *ServiceSettings {
-	if sh == nil || sh.spareService == nil {
+	if sh == nil {
 		return new(ServiceSettings)
 	}
-	st := sh.spareService
-	sh.spareService = nil
-	return st
+	return takeSpare(&sh.spareService)
 }
 
 func newSharer() *sharer {
