@@ -44,6 +44,7 @@ func (s *Supervisor) reload() {
 	}
 	old := s.byName
 	s.set = set
+	s.creds = nil // users may have changed too
 	s.sockets = s.sockets[:0]
 	s.byName = map[string]*socketUnit{}
 	kept, rebound, added := 0, 0, 0

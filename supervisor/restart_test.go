@@ -1,6 +1,8 @@
 package supervisor
 
 import (
+	"os"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -85,5 +87,31 @@ func TestRestartDelay(t *testing.T) {
 	}
 	if d := restartDelay(&units.ServiceSettings{RestartSec: time.Second}, 7); d != time.Second {
 		t.Errorf("without steps: %v", d)
+	}
+}
+
+// Resolved credentials are reused (a start per connection must not read
+// the user database each time), failures too, for credTTL.
+func TestCredentialCache(t *testing.T) {
+	s := &Supervisor{}
+	uid := strconv.Itoa(os.Getuid())
+	a, err := s.credential(uid, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := s.credential(uid, "", nil); b != a {
+		t.Error("second lookup of the same user not reused")
+	}
+	if c, _ := s.credential(uid, "", []string{uid}); c == a {
+		t.Error("different SupplementaryGroups= got the same credential")
+	}
+	_, err1 := s.credential("no-such-user-sockd", "", nil)
+	_, err2 := s.credential("no-such-user-sockd", "", nil)
+	if err1 == nil || err2 != err1 {
+		t.Errorf("unknown user: %v, then %v", err1, err2)
+	}
+	s.creds[credKey{uid, "", ""}] = credEntry{a, nil, time.Now().Add(-credTTL)}
+	if d, _ := s.credential(uid, "", nil); d == a {
+		t.Error("expired entry reused")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sockd/sockd/spawner"
 	"github.com/sockd/sockd/units"
@@ -105,7 +106,7 @@ func (s *Supervisor) spec(sv *serviceUnit, cmd *units.Command, role procRole) (*
 
 	if x.User != "" || x.Group != "" || len(x.SupplementaryGroups) > 0 {
 		if cmd.Flags&(units.CmdFullPrivileges|units.CmdNoSetuid) == 0 {
-			cred, err := spawner.LookupCredential(x.User, x.Group, x.SupplementaryGroups)
+			cred, err := s.credential(x.User, x.Group, x.SupplementaryGroups)
 			if err != nil {
 				return nil, err
 			}
@@ -269,4 +270,34 @@ func rlimits(m map[int]units.Rlimit) map[int]spawner.Rlimit {
 		out[r] = spawner.Rlimit{Soft: v.Soft, Hard: v.Hard}
 	}
 	return out
+}
+
+// credTTL is how long a resolved User=/Group= is reused: an Accept=yes
+// socket starts a process per connection, and a lookup reads /etc/passwd
+// and /etc/group, or runs getent for users they lack (milliseconds). A
+// change to the user database applies to starts after it expires.
+const credTTL = 5 * time.Second
+
+type credKey struct{ user, group, supplementary string }
+
+type credEntry struct {
+	cred *spawner.Credential
+	err  error
+	at   time.Time
+}
+
+// credential is spawner.LookupCredential, remembered for credTTL (also
+// when it fails). The Credential is shared: the spawner only reads it.
+func (s *Supervisor) credential(user, group string, supplementary []string) (*spawner.Credential, error) {
+	k := credKey{user, group, strings.Join(supplementary, "\x00")}
+	now := time.Now()
+	if e, ok := s.creds[k]; ok && now.Sub(e.at) < credTTL {
+		return e.cred, e.err
+	}
+	cred, err := spawner.LookupCredential(user, group, supplementary)
+	if s.creds == nil || len(s.creds) > 1024 {
+		s.creds = map[credKey]credEntry{} // bounded: start over
+	}
+	s.creds[k] = credEntry{cred, err, now}
+	return cred, err
 }

@@ -77,6 +77,9 @@ type Supervisor struct {
 
 	// Asynchronous starts (spawnq.go): the queue, its workers, the starts
 	// in flight, and exits reaped before their start was reported back.
+	// creds remembers resolved credentials (spec.go, credential).
+	creds map[credKey]credEntry
+
 	// prebound holds the listeners bound while the units loaded, until
 	// startSockets takes them.
 	prebound  map[*units.Socket]prebound
