@@ -136,20 +136,6 @@ func filesShell(name string) string {
 	return ""
 }
 
-// Shell returns the login shell of the user called name ("" if unknown):
-// os/user does not report it.
-func Shell(name string) string {
-	if sh := filesShell(name); sh != "" {
-		return sh
-	}
-	if out, ok := getent("passwd", name); ok {
-		if f := strings.Split(out, ":"); len(f) == 7 && f[0] == name {
-			return f[6]
-		}
-	}
-	return ""
-}
-
 func unknown(err error) bool {
 	var uu user.UnknownUserError
 	var uid user.UnknownUserIdError
