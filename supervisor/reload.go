@@ -34,14 +34,8 @@ func keyOf(u *units.Socket) bindingKey {
 // are retried, which is how an administrator recovers one after fixing
 // the cause (sockd behaviour; systemd needs "systemctl restart").
 func (s *Supervisor) reload() {
-	set, diags := units.Load(s.unitDirs(), units.LoadOptions{UserMode: s.opts.UserMode})
-	for _, d := range diags {
-		if d.Severity == units.Error {
-			s.log.Error(d.String(), zap.String("unit", d.Unit))
-		} else {
-			s.log.Warn(d.String(), zap.String("unit", d.Unit))
-		}
-	}
+	set, diags := units.Load(s.unitDirs(), s.loadOptions(nil))
+	s.logDiagnostics(diags)
 	old := s.byName
 	s.set = set
 	s.creds = nil // users may have changed too

@@ -86,16 +86,20 @@ func newSocketUnit(u *units.Socket) *socketUnit {
 	}
 }
 
-func (s *Supervisor) startSockets() {
+// startSockets starts the socket units bound while loading (prebound), or
+// all the others.
+func (s *Supervisor) startSockets(prebound bool) {
 	for _, su := range s.sockets {
-		if su.state == SocketDead {
+		if _, ok := s.prebound[su.u]; ok == prebound && su.state == SocketDead {
 			s.startSocket(su)
 		}
 	}
-	for _, p := range s.prebound { // bound ahead but not started: none expected
-		p.b.Close(false)
+	if prebound {
+		for _, p := range s.prebound { // bound ahead but not started: none expected
+			p.b.Close(false)
+		}
+		s.prebound = nil
 	}
-	s.prebound = nil
 }
 
 // listenDeferred makes the sockets bound while the units loaded listen,

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -130,4 +131,73 @@ func TestDuplicateUnixPathRefused(t *testing.T) {
 		t.Fatalf("the path does not answer: %v", err)
 	}
 	c.Close()
+}
+
+// Sockets listen before the services are read (finishLoad): a socket whose
+// service file exists but does not load is closed once that is known, says
+// why in the log, and one with ExecStartPre= never runs it (systemd checks
+// the service first). The other units are not affected.
+func TestSocketOfBrokenServiceCloses(t *testing.T) {
+	h := newHarness(t, map[string]string{
+		"bad.socket":     "[Socket]\nListenStream=@TMP@/bad.sock\n",
+		"bad.service":    "[Service]\nType=simple\n", // no ExecStart=
+		"badpre.socket":  "[Socket]\nListenStream=@TMP@/badpre.sock\nExecStartPre=/bin/sh -c 'echo pre >> @TMP@/log'\n",
+		"badpre.service": "[Service]\nType=simple\n",
+		"good.socket":    "[Socket]\nListenStream=@TMP@/good.sock\nAccept=yes\n",
+		"good@.service":  "[Service]\nExecStart=/bin/echo hi\nStandardInput=socket\n",
+	})
+	for _, s := range h.status().Sockets {
+		if s.Name != "good.socket" {
+			t.Errorf("socket %s (%s) in status; only good.socket loads", s.Name, s.State)
+		}
+	}
+	if _, err := net.Dial("unix", filepath.Join(h.tmp, "bad.sock")); err == nil {
+		t.Error("bad.sock still accepts connections")
+	}
+	if b, err := os.ReadFile(filepath.Join(h.tmp, "log")); err == nil {
+		t.Errorf("ExecStartPre= of badpre.socket ran: %q", b)
+	}
+	for _, u := range []string{"bad", "badpre"} {
+		want := "service " + u + ".service not loaded, socket cannot be started"
+		found := false
+		for _, e := range h.logs.All() {
+			found = found || strings.Contains(e.Message, want)
+		}
+		if !found {
+			t.Errorf("no log line %q", want)
+		}
+	}
+	c, err := net.Dial("unix", filepath.Join(h.tmp, "good.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if b, err := io.ReadAll(c); err != nil || string(b) != "hi\n" {
+		t.Errorf("good.socket: %q, %v", b, err)
+	}
+}
+
+// Templates are read at the first connection (as systemd loads the
+// instance then): a broken template does not keep its socket from
+// listening, and the first connection fails the socket with the file:line
+// reason in status, as systemd fails it with result "resources".
+func TestBrokenTemplateFailsAtFirstConnection(t *testing.T) {
+	h := newHarness(t, map[string]string{
+		"bt.socket":   "[Socket]\nListenStream=@TMP@/bt.sock\nAccept=yes\n",
+		"bt@.service": "[Service]\nType=simple\n", // no ExecStart=
+	})
+	if st := h.socket("bt.socket"); st.State != SocketListening {
+		t.Fatalf("bt.socket %s (%s) before any connection", st.State, st.Reason)
+	}
+	c, err := net.Dial("unix", filepath.Join(h.tmp, "bt.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	h.waitFor("failed", func() bool { return h.socket("bt.socket").State == SocketFailed })
+	st := h.socket("bt.socket")
+	if st.Result != ResultResources || !strings.Contains(st.Reason, "bt@.service:1: ExecStart=") {
+		t.Errorf("result %s, reason %q", st.Result, st.Reason)
+	}
 }

@@ -157,9 +157,8 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		s.log.Warn("cannot raise the open files limit", zap.Error(err))
 	}
 	t0 := time.Now()
-	s.load()
-	tLoad := time.Since(t0)
-	nfds := activator.CountFDs(s.set.Sockets)
+	part := s.loadSockets()
+	nfds := activator.CountFDs(part.Sockets())
 	if err := activator.CheckNoFileLimit(cur, nfds); err != nil {
 		s.log.Warn("open files limit", zap.Error(err), zap.Uint64("soft", cur), zap.Uint64("hard", max))
 	}
@@ -199,20 +198,23 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		s.stopSpawnWorkers()
 		sp.Close()
 	}()
-	s.startSockets()
-	// Loading thousands of units leaves garbage behind; hand it back to the
-	// OS before the sockets listen rather than whenever the scavenger gets
-	// to it, since sockd may then sit idle for days. (Switching the
-	// collector off while loading was measured: faster, but the live data
-	// ends up spread over more pages, +4 MB RSS with 10,000 units.)
-	debug.FreeOSMemory()
+	s.startSockets(true)
 	s.listenDeferred()
-	tBind := time.Since(t0) - tLoad
+	tListen := time.Since(t0)
+	// Events of the sockets now listening wait in s.events until the loop
+	// below: by then every service is loaded.
+	s.finishLoad(part)
+	// Loading thousands of units leaves garbage behind; hand it back to the
+	// OS now rather than whenever the scavenger gets to it, since sockd may
+	// then sit idle for days. (Switching the collector off while loading
+	// was measured: faster, but the live data ends up spread over more
+	// pages, +4 MB RSS with 10,000 units.)
+	debug.FreeOSMemory()
 	if s.opts.OnReady != nil {
 		s.opts.OnReady()
 	}
 	s.log.Info("sockd ready", zap.Int("sockets", len(s.sockets)), zap.Int("listening", s.countListening()),
-		zap.Duration("load", tLoad), zap.Duration("bind", tBind))
+		zap.Duration("listen", tListen), zap.Duration("load", time.Since(t0)))
 
 	for {
 		select {
@@ -270,13 +272,32 @@ func (s *Supervisor) countListening() int {
 	return n
 }
 
-// load reads the unit directories and builds unit state for every socket
-// unit. Problems are logged as file:line diagnostics; a broken unit never
-// stops the others.
-func (s *Supervisor) load() {
+// loadSockets reads the socket units of the unit directories and builds
+// their state; the services are read by finishLoad, once the sockets
+// listen.
+func (s *Supervisor) loadSockets() *units.Partial {
 	feed, wait := s.startPrebind()
-	set, diags := units.Load(s.unitDirs(), units.LoadOptions{UserMode: s.opts.UserMode, OnSocket: feed})
+	part := units.LoadSockets(s.unitDirs(), s.loadOptions(feed))
 	s.prebinder, s.prebound = wait()
+	for _, u := range part.Sockets() {
+		su := newSocketUnit(u)
+		s.sockets = append(s.sockets, su)
+		s.byName[u.Name] = su
+	}
+	return part
+}
+
+// loadOptions are the options of every load of the unit directories.
+// Templates are read when their socket first accepts a connection, as
+// systemd does; the owner goroutine is the one asking, so their
+// diagnostics are logged from it.
+func (s *Supervisor) loadOptions(onSocket func(*units.Socket)) units.LoadOptions {
+	return units.LoadOptions{UserMode: s.opts.UserMode, OnSocket: onSocket,
+		LazyTemplates: true, OnLateDiagnostics: s.logDiagnostics}
+}
+
+// logDiagnostics logs problems found in unit files, one line each.
+func (s *Supervisor) logDiagnostics(diags units.Diagnostics) {
 	for _, d := range diags {
 		if d.Severity == units.Error {
 			s.log.Error(d.String(), zap.String("unit", d.Unit))
@@ -284,13 +305,37 @@ func (s *Supervisor) load() {
 			s.log.Warn(d.String(), zap.String("unit", d.Unit))
 		}
 	}
+}
+
+// finishLoad reads the services, drops the sockets whose service did not
+// load (they were bound and may be listening: they close), starts the
+// sockets that run helpers (systemd checks the service before
+// ExecStartPre=), and logs every problem found in the unit files as
+// file:line diagnostics; a broken unit never stops the others.
+func (s *Supervisor) finishLoad(part *units.Partial) {
+	set, diags := part.Finish()
+	s.logDiagnostics(diags)
 	s.set = set
-	for _, u := range set.Sockets {
-		su := newSocketUnit(u)
-		s.sockets = append(s.sockets, su)
-		s.byName[u.Name] = su
+	if len(set.Sockets) != len(s.sockets) {
+		loaded := make(map[*units.Socket]bool, len(set.Sockets))
+		for _, u := range set.Sockets {
+			loaded[u] = true
+		}
+		kept := s.sockets[:0]
+		for _, su := range s.sockets {
+			if loaded[su.u] {
+				kept = append(kept, su)
+				continue
+			}
+			s.closeSocket(su)
+			delete(s.byName, su.u.Name)
+			s.log.Info("socket closed: its service did not load", zap.String("unit", su.u.Name))
+		}
+		clear(s.sockets[len(kept):])
+		s.sockets = kept
 	}
 	s.linkServices()
+	s.startSockets(false)
 }
 
 // linkServices connects Accept=no sockets with the services they trigger.

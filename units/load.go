@@ -33,14 +33,25 @@ type LoadOptions struct {
 	// from it with WithUnit, so host lookups happen once per Load.
 	Specifiers *SpecifierContext
 	// OnSocket, if not nil, is called with each socket unit as soon as it
-	// is loaded and paired with its service, in the order of Set.Sockets,
-	// while Load goes on with the others (sockd binds it meanwhile).
+	// is built, when its service has a unit file, in name order, while the
+	// load goes on with the others (sockd binds it meanwhile). Set.Sockets
+	// is these sockets minus those whose service then fails to load.
 	OnSocket func(*Socket)
+	// LazyTemplates leaves service templates (foo@.service) unread until
+	// an instance is first asked for (Set.Instance, Set.Template), as
+	// systemd loads the template of an Accept=yes socket at its first
+	// connection: a template that does not load then fails that socket.
+	LazyTemplates bool
+	// OnLateDiagnostics, if not nil, receives the diagnostics of a
+	// template read on first use (LazyTemplates), from the goroutine that
+	// asked for it.
+	OnLateDiagnostics func(Diagnostics)
 }
 
 // Set is the result of Load: every unit that loaded, with sockets paired to
-// the services they activate. A Set is read-only once returned; Instance is
-// safe for concurrent use.
+// the services they activate. A Set is read-only once returned, but for the
+// templates read on first use; Instance and Template are safe for
+// concurrent use.
 type Set struct {
 	// Sockets are the socket units that loaded and whose service exists,
 	// sorted by name.
@@ -50,14 +61,22 @@ type Set struct {
 	Services map[string]*Service
 	// Templates maps "foo@.service" to its parsed form (built with the
 	// placeholder instance "internal", as systemd does before a connection
-	// exists; Name and Template are the template's name).
+	// exists; Name and Template are the template's name). With
+	// LazyTemplates it holds those read so far and changes under
+	// Instance and Template: use them instead.
 	Templates map[string]*Service
 
+	// mu guards Templates, instSrcs and lazy once Load has returned.
+	mu sync.Mutex
 	// instSrcs holds the lexed files of the templates whose text uses
 	// instance specifiers: their instances are built again from them.
 	instSrcs map[string][]source
-	table    directiveTable
-	opts     LoadOptions
+	// lazy maps the templates not read yet (LazyTemplates) to their file;
+	// ld reads them.
+	lazy  map[string]string
+	ld    *loader
+	table directiveTable
+	opts  LoadOptions
 }
 
 // source is one unit file or drop-in, already lexed.
@@ -77,11 +96,7 @@ const PlaceholderInstance = "internal"
 // unit never prevents the others from loading; every problem is reported in
 // the returned Diagnostics, sorted by position.
 func Load(dirs []string, opts LoadOptions) (*Set, Diagnostics) {
-	l := newLoader(opts)
-	l.look = memoLookPath(l.opts.LookPath)
-	l.share = newSharer()
-	l.scan(dirs)
-	return l.load()
+	return LoadSockets(dirs, opts).Finish()
 }
 
 type loader struct {
@@ -481,16 +496,111 @@ func readFile(path string) (string, error) {
 	return unsafe.String(&buf[0], len(buf)), nil
 }
 
-func (l *loader) load() (*Set, Diagnostics) {
-	names := make([]string, 0, len(l.units))
-	ntmpl := 0
+// Partial is a Load in two steps: LoadSockets builds the socket units, and
+// Finish reads the services and pairs each socket with its service. sockd
+// makes the sockets listen in between, since a service's file is needed
+// only once its socket triggers: at start-up, clients can connect after
+// half the files have been read.
+type Partial struct {
+	l        *loader
+	svcNames []string
+	// sockets are the socket units built, in name order; pairing is left
+	// to Finish.
+	sockets []*Socket
+	ready   []*Socket // the sockets whose service has a unit file
+}
+
+// LoadSockets scans dirs as Load does and builds only the socket units;
+// opts.OnSocket is called with each one whose service has a unit file.
+// Finish must be called to complete the load.
+func LoadSockets(dirs []string, opts LoadOptions) *Partial {
+	l := newLoader(opts)
+	l.look = memoLookPath(l.opts.LookPath)
+	l.share = newSharer()
+	l.scan(dirs)
+	return l.loadSockets()
+}
+
+// Sockets returns the socket units built whose service has a unit file, in
+// name order: the candidates for Set.Sockets. Finish drops those whose
+// service then fails to load.
+func (p *Partial) Sockets() []*Socket { return p.ready }
+
+// Finish loads the services and pairs the sockets with them.
+func (p *Partial) Finish() (*Set, Diagnostics) { return p.l.loadServices(p) }
+
+func (l *loader) loadSockets() *Partial {
+	p := &Partial{l: l}
+	var sockNames []string
 	for n := range l.units {
-		names = append(names, n)
+		switch {
+		case strings.HasSuffix(n, ".service"):
+			p.svcNames = append(p.svcNames, n)
+		case strings.HasSuffix(n, ".socket"):
+			sockNames = append(sockNames, n)
+		}
+	}
+	sort.Strings(p.svcNames)
+	sort.Strings(sockNames)
+	next := l.prefetch(sockNames)
+	for _, name := range sockNames {
+		pr := next()
+		l.diags = append(l.diags, pr.diags...)
+		if !pr.ok {
+			continue
+		}
+		kind, _, _, _ := ParseUnitName(name)
+		buildName := name
+		if kind == NameTemplate {
+			// Like systemd-analyze verify: check a template with a
+			// placeholder instance; it is not started without one.
+			buildName, _ = InstanceName(name, "test_instance")
+		}
+		sock, d := buildSocket(buildName, pr.srcs, l.table, l.spec, l.look, l.share)
+		for i := range d {
+			d[i].Unit = name
+		}
+		l.diags = append(l.diags, d...)
+		l.release(pr.srcs)
+		if sock == nil || kind == NameTemplate {
+			continue
+		}
+		p.sockets = append(p.sockets, sock)
+		if l.hasServiceFile(sock) {
+			p.ready = append(p.ready, sock)
+			if l.opts.OnSocket != nil {
+				l.opts.OnSocket(sock)
+			}
+		}
+	}
+	return p
+}
+
+// hasServiceFile reports whether the unit file of the service sock
+// activates exists (whether it loads is only known once it is built).
+func (l *loader) hasServiceFile(sock *Socket) bool {
+	if sock.Accept {
+		_, prefix, _, _ := ParseUnitName(sock.Name)
+		_, ok := l.units[prefix+"@.service"]
+		return ok
+	}
+	if _, ok := l.units[sock.Service]; ok {
+		return true
+	}
+	if t := TemplateOf(sock.Service); t != "" {
+		_, ok := l.units[t]
+		return ok
+	}
+	return false
+}
+
+func (l *loader) loadServices(p *Partial) (*Set, Diagnostics) {
+	ntmpl := 0
+	for _, n := range p.svcNames {
 		if strings.HasSuffix(n, "@.service") {
 			ntmpl++
 		}
 	}
-	sort.Strings(names)
 	set := &Set{
 		Services:  map[string]*Service{},
 		Templates: make(map[string]*Service, ntmpl),
@@ -498,57 +608,33 @@ func (l *loader) load() (*Set, Diagnostics) {
 		table:     l.table,
 		opts:      l.opts,
 	}
-	// Services first: sockets are paired with them afterwards.
-	order := make([]string, 0, len(names))
-	for _, name := range names {
-		if strings.HasSuffix(name, ".service") {
-			order = append(order, name)
+	names := p.svcNames
+	if l.opts.LazyTemplates {
+		set.lazy = make(map[string]string, ntmpl)
+		names = make([]string, 0, len(p.svcNames)-ntmpl)
+		for _, n := range p.svcNames {
+			if strings.HasSuffix(n, "@.service") {
+				set.lazy[n] = l.units[n]
+			} else {
+				names = append(names, n)
+			}
 		}
 	}
-	nsvc := len(order)
+	next := l.prefetch(names)
 	for _, name := range names {
-		if strings.HasSuffix(name, ".socket") {
-			order = append(order, name)
-		}
-	}
-	next := l.prefetch(order)
-	take := func() ([]source, bool) {
-		p := next()
-		l.diags = append(l.diags, p.diags...)
-		return p.srcs, p.ok
-	}
-
-	for _, name := range order[:nsvc] {
-		srcs, ok := take()
-		if !ok {
+		pr := next()
+		l.diags = append(l.diags, pr.diags...)
+		if !pr.ok {
 			continue
 		}
-		kind, _, _, _ := ParseUnitName(name)
-		if kind == NameTemplate {
-			inst, _ := InstanceName(name, PlaceholderInstance)
-			svc, d := buildService(inst, srcs, l.table, l.spec, l.look, l.share)
-			for i := range d {
-				d[i].Unit = name
-			}
+		srcs := pr.srcs
+		if kind, _, _, _ := ParseUnitName(name); kind == NameTemplate {
+			svc, keep, d := l.buildTemplate(name, srcs)
 			l.diags = append(l.diags, d...)
 			if svc == nil {
 				continue
 			}
-			// Built as the placeholder instance, as systemd checks a
-			// template; kept under the template's own name (Instance
-			// names each instance).
-			svc.Name, svc.Template = name, name
-			usesInstance := false
-			for _, s := range srcs {
-				for _, e := range s.lex.Entries {
-					// Exec*= and Environment= unescape before expanding, so
-					// an escaped '%' (\x25, \045) may become a specifier.
-					if UsesInstanceSpecifiers(e.Value) || strings.Contains(e.Value, "\\x25") || strings.Contains(e.Value, "\\045") {
-						usesInstance = true
-					}
-				}
-			}
-			if usesInstance {
+			if keep {
 				set.instSrcs[name] = srcs // else Instance copies the template
 			} else {
 				l.release(srcs)
@@ -564,28 +650,9 @@ func (l *loader) load() (*Set, Diagnostics) {
 		}
 	}
 
-	for _, name := range order[nsvc:] {
-		srcs, ok := take()
-		if !ok {
-			continue
-		}
-		kind, _, _, _ := ParseUnitName(name)
-		buildName := name
-		if kind == NameTemplate {
-			// Like systemd-analyze verify: check a template with a
-			// placeholder instance; it is not started without one.
-			buildName, _ = InstanceName(name, "test_instance")
-		}
-		sock, d := buildSocket(buildName, srcs, l.table, l.spec, l.look, l.share)
-		for i := range d {
-			d[i].Unit = name
-		}
-		l.diags = append(l.diags, d...)
-		l.release(srcs)
-		if sock == nil || kind == NameTemplate {
-			continue
-		}
-		if t := TemplateOf(sock.Service); t != "" && !sock.Accept && set.Services[sock.Service] == nil && set.Templates[t] != nil {
+	for _, sock := range p.sockets {
+		name := sock.Name
+		if t := TemplateOf(sock.Service); t != "" && !sock.Accept && set.Services[sock.Service] == nil && set.hasTemplate(t) {
 			// A named instance (Service=foo@bar.service) also gets the
 			// instance's own drop-ins (foo@bar.service.d/), so it is
 			// loaded like a unit file rather than through Instance.
@@ -607,12 +674,94 @@ func (l *loader) load() (*Set, Diagnostics) {
 			continue
 		}
 		set.Sockets = append(set.Sockets, sock)
-		if l.opts.OnSocket != nil {
-			l.opts.OnSocket(sock)
-		}
 	}
 	l.diags.Sort()
-	return set, l.diags
+	diags := l.diags
+	if len(set.lazy) > 0 {
+		// Keep what reading a template needs, not the whole scan.
+		l.units, l.free, l.diags = nil, nil, nil
+		set.ld = l
+	}
+	return set, diags
+}
+
+// buildTemplate builds a template as the placeholder instance, as systemd
+// checks one. keep reports whether its instances must be built again from
+// srcs (its text uses instance specifiers); else Instance copies it.
+func (l *loader) buildTemplate(name string, srcs []source) (svc *Service, keep bool, d Diagnostics) {
+	inst, _ := InstanceName(name, PlaceholderInstance)
+	svc, d = buildService(inst, srcs, l.table, l.spec, l.look, l.share)
+	for i := range d {
+		d[i].Unit = name
+	}
+	if svc == nil {
+		return nil, false, d
+	}
+	// Kept under the template's own name (Instance names each instance).
+	svc.Name, svc.Template = name, name
+	for _, s := range srcs {
+		for _, e := range s.lex.Entries {
+			// Exec*= and Environment= unescape before expanding, so an
+			// escaped '%' (\x25, \045) may become a specifier.
+			if UsesInstanceSpecifiers(e.Value) || strings.Contains(e.Value, "\\x25") || strings.Contains(e.Value, "\\045") {
+				keep = true
+			}
+		}
+	}
+	return svc, keep, d
+}
+
+// hasTemplate reports whether the template called name is loaded or can be
+// read on first use.
+func (s *Set) hasTemplate(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, loaded := s.Templates[name]
+	_, lazy := s.lazy[name]
+	return loaded || lazy
+}
+
+// Template returns the parsed template called name ("foo@.service"),
+// reading it first when it was left for its first use (LazyTemplates).
+func (s *Set) Template(name string) (*Service, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.template(name)
+}
+
+func (s *Set) template(name string) (*Service, error) {
+	if t, ok := s.Templates[name]; ok {
+		return t, nil
+	}
+	path, ok := s.lazy[name]
+	if !ok {
+		return nil, fmt.Errorf("unit template %s not loaded", name)
+	}
+	// A failure is not remembered: the next use reads the file again.
+	p := s.ld.prepare(name, path)
+	d := p.diags
+	var svc *Service
+	keep := false
+	if p.ok {
+		var bd Diagnostics
+		svc, keep, bd = s.ld.buildTemplate(name, p.srcs)
+		d = append(d, bd...)
+	}
+	if len(d) > 0 && s.opts.OnLateDiagnostics != nil {
+		s.opts.OnLateDiagnostics(d)
+	}
+	if svc == nil {
+		if err := d.Err(); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("unit template %s not loaded: %s", name, d)
+	}
+	delete(s.lazy, name)
+	s.Templates[name] = svc
+	if keep {
+		s.instSrcs[name] = p.srcs
+	}
+	return svc, nil
 }
 
 // pair finds or instantiates the service a socket activates. It returns a
@@ -623,6 +772,13 @@ func (s *Set) pair(sock *Socket) string {
 		tname := prefix + "@.service"
 		if t, ok := s.Templates[tname]; ok {
 			sock.Service = t.Template // the same string, kept once
+			return ""
+		}
+		if path, ok := s.lazy[tname]; ok {
+			sock.Service = tname
+			if strings.HasSuffix(path, tname) {
+				sock.Service = path[len(path)-len(tname):] // the scan's string, kept once
+			}
 			return ""
 		}
 		sock.Service = tname
@@ -637,7 +793,7 @@ func (s *Set) pair(sock *Socket) string {
 		return ""
 	}
 	if t := TemplateOf(sock.Service); t != "" {
-		if _, ok := s.Templates[t]; ok {
+		if s.hasTemplate(t) {
 			_, _, inst, _ := ParseUnitName(sock.Service)
 			svc, err := s.Instance(t, inst)
 			if err != nil {
@@ -676,9 +832,12 @@ func (s *Set) Service(name string) *Service {
 // must not be modified); otherwise it re-parses the stored lexed files with
 // the instance's specifier values.
 func (s *Set) Instance(templateName, instance string) (*Service, error) {
-	proto, ok := s.Templates[templateName]
-	if !ok {
-		return nil, fmt.Errorf("unit template %s not loaded", templateName)
+	s.mu.Lock()
+	proto, err := s.template(templateName)
+	srcs, usesInstance := s.instSrcs[templateName]
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
 	}
 	// Also accept the full instance name ("echo@3-....service").
 	if TemplateOf(instance) == templateName {
@@ -688,7 +847,6 @@ func (s *Set) Instance(templateName, instance string) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	srcs, usesInstance := s.instSrcs[templateName]
 	if !usesInstance {
 		c := *proto
 		c.Name = name

@@ -1,6 +1,10 @@
 package units
 
 import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -92,7 +96,8 @@ func TestSettingsShared(t *testing.T) {
 	}
 }
 
-// OnSocket sees every socket of the Set, in its order, and nothing else.
+// OnSocket sees the sockets of Partial.Sockets, in order: those whose
+// service has a unit file. Finish keeps those whose service loads.
 func TestLoadOnSocket(t *testing.T) {
 	dir := t.TempDir()
 	writeUnits(t, dir, map[string]string{
@@ -103,18 +108,124 @@ func TestLoadOnSocket(t *testing.T) {
 		"orphan.socket":   "[Socket]\nListenStream=127.0.0.1:7003\n", // no service
 		"broken.socket":   "[Socket]\nAccept=yes\n",                  // no listener
 		"broken@.service": "[Service]\nExecStart=/bin/cat\n",
+		"c.socket":        "[Socket]\nListenStream=127.0.0.1:7004\n",
+		"c.service":       "[Service]\nType=simple\n", // no ExecStart=: does not load
 	})
 	var seen []*Socket
-	set, _ := Load([]string{dir}, LoadOptions{LookPath: fakeLookPath, OnSocket: func(s *Socket) { seen = append(seen, s) }})
-	if len(seen) != len(set.Sockets) {
-		t.Fatalf("OnSocket saw %d sockets, the set has %d", len(seen), len(set.Sockets))
+	part := LoadSockets([]string{dir}, LoadOptions{LookPath: fakeLookPath, OnSocket: func(s *Socket) { seen = append(seen, s) }})
+	if got := names(part.Sockets()); got != "a.socket b.socket c.socket" {
+		t.Errorf("Partial.Sockets = %s", got)
+	}
+	if got := names(seen); got != "a.socket b.socket c.socket" {
+		t.Errorf("OnSocket saw %s", got)
 	}
 	for i := range seen {
-		if seen[i] != set.Sockets[i] {
-			t.Errorf("OnSocket #%d = %s, Set.Sockets[%d] = %s", i, seen[i].Name, i, set.Sockets[i].Name)
+		if seen[i] != part.Sockets()[i] {
+			t.Errorf("OnSocket #%d is not Partial.Sockets()[%d]", i, i)
 		}
 	}
-	if len(seen) != 2 || seen[0].Name != "a.socket" || seen[1].Name != "b.socket" {
-		t.Errorf("sockets: %v", seen)
+	set, diags := part.Finish()
+	if got := names(set.Sockets); got != "a.socket b.socket" {
+		t.Errorf("Set.Sockets = %s", got)
+	}
+	if set.Sockets[0] != seen[0] || set.Sockets[1] != seen[1] {
+		t.Errorf("Set.Sockets are not the sockets OnSocket saw")
+	}
+	var msgs []string
+	for _, d := range diags {
+		if d.Severity == Error {
+			msgs = append(msgs, d.Unit+": "+d.Msg)
+		}
+	}
+	want := []string{"service c.service not loaded", "service orphan.service not loaded"}
+	for _, w := range want {
+		found := false
+		for _, m := range msgs {
+			found = found || strings.Contains(m, w)
+		}
+		if !found {
+			t.Errorf("no error %q in %q", w, msgs)
+		}
+	}
+	// Load is the two steps in one.
+	whole, _ := Load([]string{dir}, LoadOptions{LookPath: fakeLookPath})
+	if got := names(whole.Sockets); got != "a.socket b.socket" {
+		t.Errorf("Load: Set.Sockets = %s", got)
+	}
+}
+
+func names(socks []*Socket) string {
+	var n []string
+	for _, s := range socks {
+		n = append(n, s.Name)
+	}
+	return strings.Join(n, " ")
+}
+
+// With LazyTemplates a template is read at its first instance: Load reports
+// nothing about it, Instance gives the same service an eager load builds,
+// and a broken or masked template fails Instance with file:line and hands
+// its diagnostics to OnLateDiagnostics, every time it is asked for.
+func TestLazyTemplates(t *testing.T) {
+	dir := t.TempDir()
+	writeUnits(t, dir, map[string]string{
+		"ok.socket":      "[Socket]\nListenStream=127.0.0.1:7001\nAccept=yes\n",
+		"ok@.service":    "[Unit]\nDescription=ok %i\n[Service]\nExecStart=/bin/cat\nStandardInput=socket\n",
+		"plain.socket":   "[Socket]\nListenStream=127.0.0.1:7002\nAccept=yes\n",
+		"plain@.service": "[Service]\nExecStart=/bin/cat\nStandardInput=socket\n",
+		"bad.socket":     "[Socket]\nListenStream=127.0.0.1:7003\nAccept=yes\n",
+		"bad@.service":   "[Service]\nExecStart=/bin/cat\nStandardInput=bogus\nType=simple\nExecStart=\n",
+		"gone.socket":    "[Socket]\nListenStream=127.0.0.1:7004\nAccept=yes\n",
+		"nofile.socket":  "[Socket]\nListenStream=127.0.0.1:7005\nAccept=yes\n",
+	})
+	if err := os.Symlink("/dev/null", filepath.Join(dir, "gone@.service")); err != nil {
+		t.Fatal(err)
+	}
+	var late []Diagnostics
+	lazy, diags := Load([]string{dir}, LoadOptions{LookPath: fakeLookPath, LazyTemplates: true,
+		OnLateDiagnostics: func(d Diagnostics) { late = append(late, d) }})
+	for _, d := range diags {
+		if strings.HasPrefix(d.Unit, "bad@") || strings.HasPrefix(d.Unit, "gone@") {
+			t.Errorf("lazy Load reported %s", d)
+		}
+	}
+	if got := names(lazy.Sockets); got != "bad.socket gone.socket ok.socket plain.socket" {
+		t.Errorf("lazy Set.Sockets = %s (nofile.socket has no template file)", got)
+	}
+	if len(lazy.Templates) != 0 {
+		t.Errorf("templates read by Load: %d", len(lazy.Templates))
+	}
+	eager, _ := Load([]string{dir}, LoadOptions{LookPath: fakeLookPath})
+	for _, tmpl := range []string{"ok@.service", "plain@.service"} {
+		a, err := lazy.Instance(tmpl, "3-127.0.0.1:7001-127.0.0.1:4242")
+		if err != nil {
+			t.Fatalf("%s: %v", tmpl, err)
+		}
+		b, err := eager.Instance(tmpl, "3-127.0.0.1:7001-127.0.0.1:4242")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(a, b) {
+			t.Errorf("%s: lazy instance differs:\n%+v\n%+v", tmpl, a, b)
+		}
+		if a.Description != b.Description || (tmpl == "ok@.service" && a.Description != "ok 3-127.0.0.1:7001-127.0.0.1:4242") {
+			t.Errorf("%s: Description %q", tmpl, a.Description)
+		}
+	}
+	if len(late) != 0 {
+		t.Errorf("late diagnostics for good templates: %v", late)
+	}
+	for i := range 2 {
+		late = nil
+		_, err := lazy.Instance("bad@.service", "1")
+		if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "bad@.service")+":") {
+			t.Errorf("bad@.service, try %d: error %v, want file:line", i, err)
+		}
+		if len(late) != 1 || !late[0].HasErrors() {
+			t.Errorf("bad@.service, try %d: late diagnostics %v", i, late)
+		}
+	}
+	if _, err := lazy.Instance("gone@.service", "1"); err == nil || !strings.Contains(err.Error(), "masked") {
+		t.Errorf("masked template: %v", err)
 	}
 }
