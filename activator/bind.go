@@ -323,7 +323,7 @@ func (bd *binder) open(b *Bound, s *units.Socket, l *units.Listener, own owner) 
 			return BoundListener{}, lerr
 		}
 		bl := BoundListener{FD: -1, Domain: sp.domain, SockType: sp.typ, Addr: sp.addr}
-		if in := bd.opts.Inherited; in != nil {
+		if in := bd.opts.Inherited; in.Len() > 0 {
 			if fd, ok := in.take(sp.key()); ok {
 				bl.FD, bl.Inherited = fd, true
 				if sp.path != "" {

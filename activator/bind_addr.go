@@ -38,7 +38,11 @@ func sockKey(domain, typ, proto int, addr string) string {
 	if domain != unix.AF_NETLINK {
 		proto = 0 // only netlink has the address's meaning depend on the protocol
 	}
-	return fmt.Sprintf("%d/%d/%d/%s", domain, typ, proto, addr)
+	b := make([]byte, 0, 16+len(addr))
+	b = strconv.AppendInt(b, int64(domain), 10)
+	b = strconv.AppendInt(append(b, '/'), int64(typ), 10)
+	b = strconv.AppendInt(append(b, '/'), int64(proto), 10)
+	return string(append(append(b, '/'), addr...))
 }
 
 // sunPathMax is sizeof(sun_path): the path plus its NUL must fit.

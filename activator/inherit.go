@@ -118,8 +118,11 @@ func describeFD(fd int) (inheritedFD, error) {
 	return inheritedFD{fd: fd, key: sockKey(domain, typ, proto, formatSockaddr(sa, proto))}, nil
 }
 
-// Len is the number of descriptors not taken yet.
+// Len is the number of descriptors not taken yet (0 for nil).
 func (in *Inherited) Len() int {
+	if in == nil {
+		return 0
+	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	return len(in.fds)
