@@ -540,7 +540,6 @@ func (l *loader) loadSockets() *Partial {
 			sockNames = append(sockNames, n)
 		}
 	}
-	sort.Strings(p.svcNames)
 	sort.Strings(sockNames)
 	next := l.prefetch(sockNames)
 	for _, name := range sockNames {
@@ -595,6 +594,7 @@ func (l *loader) hasServiceFile(sock *Socket) bool {
 }
 
 func (l *loader) loadServices(p *Partial) (*Set, Diagnostics) {
+	sort.Strings(p.svcNames)
 	ntmpl := 0
 	for _, n := range p.svcNames {
 		if strings.HasSuffix(n, "@.service") {
