@@ -86,20 +86,16 @@ func newSocketUnit(u *units.Socket) *socketUnit {
 	}
 }
 
-// startSockets starts the socket units bound while loading (prebound), or
-// all the others.
-func (s *Supervisor) startSockets(prebound bool) {
+func (s *Supervisor) startSockets() {
 	for _, su := range s.sockets {
-		if _, ok := s.prebound[su.u]; ok == prebound && su.state == SocketDead {
+		if su.state == SocketDead {
 			s.startSocket(su)
 		}
 	}
-	if prebound {
-		for _, p := range s.prebound { // bound ahead but not started: none expected
-			p.b.Close(false)
-		}
-		s.prebound = nil
+	for _, p := range s.prebound { // bound ahead but not started: none expected
+		p.b.Close(false)
 	}
+	s.prebound = nil
 }
 
 // listenDeferred makes the sockets bound while the units loaded listen,

@@ -133,10 +133,9 @@ func TestDuplicateUnixPathRefused(t *testing.T) {
 	c.Close()
 }
 
-// Sockets listen before the services are read (finishLoad): a socket whose
-// service file exists but does not load is closed once that is known, says
-// why in the log, and one with ExecStartPre= never runs it (systemd checks
-// the service first). The other units are not affected.
+// A socket whose service does not load is never bound: it says why in the
+// log, one with ExecStartPre= never runs it (systemd checks the service
+// first), and an address it shares with another unit goes to that unit.
 func TestSocketOfBrokenServiceCloses(t *testing.T) {
 	h := newHarness(t, map[string]string{
 		"bad.socket":     "[Socket]\nListenStream=@TMP@/bad.sock\n",
@@ -145,11 +144,22 @@ func TestSocketOfBrokenServiceCloses(t *testing.T) {
 		"badpre.service": "[Service]\nType=simple\n",
 		"good.socket":    "[Socket]\nListenStream=@TMP@/good.sock\nAccept=yes\n",
 		"good@.service":  "[Service]\nExecStart=/bin/echo hi\nStandardInput=socket\n",
+		// pa.socket comes first by name, and its service does not load.
+		"pa.socket":  "[Socket]\nListenStream=@TMP@/p.sock\nSymlinks=@TMP@/pa-link\n",
+		"pa.service": "[Service]\nType=simple\n",
+		"pb.socket":  "[Socket]\nListenStream=@TMP@/p.sock\n",
+		"pb.service": "[Service]\nExecStart=/bin/sleep 30\n",
 	})
 	for _, s := range h.status().Sockets {
-		if s.Name != "good.socket" {
-			t.Errorf("socket %s (%s) in status; only good.socket loads", s.Name, s.State)
+		if s.Name != "good.socket" && s.Name != "pb.socket" {
+			t.Errorf("socket %s (%s) in status; only good.socket and pb.socket load", s.Name, s.State)
 		}
+	}
+	if st := h.socket("pb.socket"); st.State != SocketListening {
+		t.Errorf("pb.socket %s (%s): the path of pa.socket, whose service does not load, should be free", st.State, st.Reason)
+	}
+	if _, err := os.Lstat(filepath.Join(h.tmp, "pa-link")); err == nil {
+		t.Error("pa.socket's Symlinks= created")
 	}
 	if _, err := net.Dial("unix", filepath.Join(h.tmp, "bad.sock")); err == nil {
 		t.Error("bad.sock still accepts connections")

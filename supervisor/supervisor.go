@@ -157,8 +157,8 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		s.log.Warn("cannot raise the open files limit", zap.Error(err))
 	}
 	t0 := time.Now()
-	part := s.loadSockets()
-	nfds := activator.CountFDs(part.Sockets())
+	s.load()
+	nfds := activator.CountFDs(s.set.Sockets)
 	if err := activator.CheckNoFileLimit(cur, nfds); err != nil {
 		s.log.Warn("open files limit", zap.Error(err), zap.Uint64("soft", cur), zap.Uint64("hard", max))
 	}
@@ -192,18 +192,16 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		return fmt.Errorf("spawner: %w", err)
 	}
 	s.sp = sp
-	s.startSpawnWorkers(runtime.GOMAXPROCS(0), quit)
+	// Two workers measured best (1, 2 and 4 tried, spawn-per-conn C=8);
+	// sockd run then keeps one P (cmd/sockd), and a vfork holds its P
+	// until the child has exec'd, so more would only queue.
+	s.startSpawnWorkers(min(runtime.GOMAXPROCS(0), 2), quit)
 	defer func() {
 		close(quit)
 		s.stopSpawnWorkers()
 		sp.Close()
 	}()
-	s.startSockets(true)
-	// With the socket units bound, read the services: with templates left
-	// for their first connection (LoadOptions.LazyTemplates) these are
-	// the few plain services, and a socket whose service does not load is
-	// closed before it ever listens.
-	s.finishLoad(part)
+	s.startSockets()
 	// Loading thousands of units leaves garbage behind; hand it back to the
 	// OS before the sockets listen rather than whenever the scavenger gets
 	// to it: sockd is at its steady size from the moment clients can
@@ -275,19 +273,21 @@ func (s *Supervisor) countListening() int {
 	return n
 }
 
-// loadSockets reads the socket units of the unit directories and builds
-// their state; the services are read by finishLoad, once the sockets
-// listen.
-func (s *Supervisor) loadSockets() *units.Partial {
+// load reads the unit directories and builds unit state for every socket
+// unit. Problems are logged as file:line diagnostics; a broken unit never
+// stops the others.
+func (s *Supervisor) load() {
 	feed, wait := s.startPrebind()
-	part := units.LoadSockets(s.unitDirs(), s.loadOptions(feed))
+	set, diags := units.Load(s.unitDirs(), s.loadOptions(feed))
 	s.prebinder, s.prebound = wait()
-	for _, u := range part.Sockets() {
+	s.logDiagnostics(diags)
+	s.set = set
+	for _, u := range set.Sockets {
 		su := newSocketUnit(u)
 		s.sockets = append(s.sockets, su)
 		s.byName[u.Name] = su
 	}
-	return part
+	s.linkServices()
 }
 
 // loadOptions are the options of every load of the unit directories.
@@ -308,37 +308,6 @@ func (s *Supervisor) logDiagnostics(diags units.Diagnostics) {
 			s.log.Warn(d.String(), zap.String("unit", d.Unit))
 		}
 	}
-}
-
-// finishLoad reads the services, drops the sockets whose service did not
-// load (they were bound, but do not listen yet: they close), starts the
-// sockets that run helpers (systemd checks the service before
-// ExecStartPre=), and logs every problem found in the unit files as
-// file:line diagnostics; a broken unit never stops the others.
-func (s *Supervisor) finishLoad(part *units.Partial) {
-	set, diags := part.Finish()
-	s.logDiagnostics(diags)
-	s.set = set
-	if len(set.Sockets) != len(s.sockets) {
-		loaded := make(map[*units.Socket]bool, len(set.Sockets))
-		for _, u := range set.Sockets {
-			loaded[u] = true
-		}
-		kept := s.sockets[:0]
-		for _, su := range s.sockets {
-			if loaded[su.u] {
-				kept = append(kept, su)
-				continue
-			}
-			s.closeSocket(su)
-			delete(s.byName, su.u.Name)
-			s.log.Info("socket closed: its service did not load", zap.String("unit", su.u.Name))
-		}
-		clear(s.sockets[len(kept):])
-		s.sockets = kept
-	}
-	s.linkServices()
-	s.startSockets(false)
 }
 
 // linkServices connects Accept=no sockets with the services they trigger.

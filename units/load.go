@@ -33,9 +33,8 @@ type LoadOptions struct {
 	// from it with WithUnit, so host lookups happen once per Load.
 	Specifiers *SpecifierContext
 	// OnSocket, if not nil, is called with each socket unit as soon as it
-	// is built, when its service has a unit file, in name order, while the
-	// load goes on with the others (sockd binds it meanwhile). Set.Sockets
-	// is these sockets minus those whose service then fails to load.
+	// is loaded and paired with its service, in the order of Set.Sockets,
+	// while Load goes on with the others (sockd binds it meanwhile).
 	OnSocket func(*Socket)
 	// LazyTemplates leaves service templates (foo@.service) unread until
 	// an instance is first asked for (Set.Instance, Set.Template), as
@@ -44,7 +43,7 @@ type LoadOptions struct {
 	LazyTemplates bool
 	// OnLateDiagnostics, if not nil, receives the diagnostics of a
 	// template read on first use (LazyTemplates), from the goroutine that
-	// asked for it.
+	// asked for it, after the Set's lock is released (it may call the Set).
 	OnLateDiagnostics func(Diagnostics)
 }
 
@@ -96,7 +95,11 @@ const PlaceholderInstance = "internal"
 // unit never prevents the others from loading; every problem is reported in
 // the returned Diagnostics, sorted by position.
 func Load(dirs []string, opts LoadOptions) (*Set, Diagnostics) {
-	return LoadSockets(dirs, opts).Finish()
+	l := newLoader(opts)
+	l.look = memoLookPath(l.opts.LookPath)
+	l.share = newSharer()
+	l.scan(dirs)
+	return l.load()
 }
 
 type loader struct {
@@ -496,138 +499,62 @@ func readFile(path string) (string, error) {
 	return unsafe.String(&buf[0], len(buf)), nil
 }
 
-// Partial is a Load in two steps: LoadSockets builds the socket units, and
-// Finish reads the services and pairs each socket with its service. sockd
-// makes the sockets listen in between, since a service's file is needed
-// only once its socket triggers: at start-up, clients can connect after
-// half the files have been read.
-type Partial struct {
-	l        *loader
-	svcNames []string
-	// sockets are the socket units built, in name order; pairing is left
-	// to Finish.
-	sockets []*Socket
-	ready   []*Socket // the sockets whose service has a unit file
-}
-
-// LoadSockets scans dirs as Load does and builds only the socket units;
-// opts.OnSocket is called with each one whose service has a unit file.
-// Finish must be called to complete the load.
-func LoadSockets(dirs []string, opts LoadOptions) *Partial {
-	l := newLoader(opts)
-	l.look = memoLookPath(l.opts.LookPath)
-	l.share = newSharer()
-	l.scan(dirs)
-	return l.loadSockets()
-}
-
-// Sockets returns the socket units built whose service has a unit file, in
-// name order: the candidates for Set.Sockets. Finish drops those whose
-// service then fails to load.
-func (p *Partial) Sockets() []*Socket { return p.ready }
-
-// Finish loads the services and pairs the sockets with them.
-func (p *Partial) Finish() (*Set, Diagnostics) { return p.l.loadServices(p) }
-
-func (l *loader) loadSockets() *Partial {
-	p := &Partial{l: l}
-	var sockNames []string
-	for n := range l.units {
-		switch {
-		case strings.HasSuffix(n, ".service"):
-			p.svcNames = append(p.svcNames, n)
-		case strings.HasSuffix(n, ".socket"):
-			sockNames = append(sockNames, n)
-		}
-	}
-	sort.Strings(sockNames)
-	next := l.prefetch(sockNames)
-	for _, name := range sockNames {
-		pr := next()
-		l.diags = append(l.diags, pr.diags...)
-		if !pr.ok {
-			continue
-		}
-		kind, _, _, _ := ParseUnitName(name)
-		buildName := name
-		if kind == NameTemplate {
-			// Like systemd-analyze verify: check a template with a
-			// placeholder instance; it is not started without one.
-			buildName, _ = InstanceName(name, "test_instance")
-		}
-		sock, d := buildSocket(buildName, pr.srcs, l.table, l.spec, l.look, l.share)
-		for i := range d {
-			d[i].Unit = name
-		}
-		l.diags = append(l.diags, d...)
-		l.release(pr.srcs)
-		if sock == nil || kind == NameTemplate {
-			continue
-		}
-		p.sockets = append(p.sockets, sock)
-		if l.hasServiceFile(sock) {
-			p.ready = append(p.ready, sock)
-			if l.opts.OnSocket != nil {
-				l.opts.OnSocket(sock)
-			}
-		}
-	}
-	return p
-}
-
-// hasServiceFile reports whether the unit file of the service sock
-// activates exists (whether it loads is only known once it is built).
-func (l *loader) hasServiceFile(sock *Socket) bool {
-	if sock.Accept {
-		_, prefix, _, _ := ParseUnitName(sock.Name)
-		_, ok := l.units[prefix+"@.service"]
-		return ok
-	}
-	if _, ok := l.units[sock.Service]; ok {
-		return true
-	}
-	if t := TemplateOf(sock.Service); t != "" {
-		_, ok := l.units[t]
-		return ok
-	}
-	return false
-}
-
-func (l *loader) loadServices(p *Partial) (*Set, Diagnostics) {
-	sort.Strings(p.svcNames)
+func (l *loader) load() (*Set, Diagnostics) {
+	names := make([]string, 0, len(l.units))
 	ntmpl := 0
-	for _, n := range p.svcNames {
+	for n := range l.units {
+		names = append(names, n)
 		if strings.HasSuffix(n, "@.service") {
 			ntmpl++
 		}
 	}
+	sort.Strings(names)
 	set := &Set{
-		Services:  map[string]*Service{},
-		Templates: make(map[string]*Service, ntmpl),
-		instSrcs:  map[string][]source{},
-		table:     l.table,
-		opts:      l.opts,
+		Services: map[string]*Service{},
+		instSrcs: map[string][]source{},
+		table:    l.table,
+		opts:     l.opts,
 	}
-	names := p.svcNames
-	if l.opts.LazyTemplates {
+	lazy := l.opts.LazyTemplates && ntmpl > 0
+	if lazy {
+		set.Templates = map[string]*Service{}
+	} else {
+		set.Templates = make(map[string]*Service, ntmpl)
+	}
+	if lazy {
 		set.lazy = make(map[string]string, ntmpl)
-		names = make([]string, 0, len(p.svcNames)-ntmpl)
-		for _, n := range p.svcNames {
-			if strings.HasSuffix(n, "@.service") {
-				set.lazy[n] = l.units[n]
-			} else {
-				names = append(names, n)
-			}
-		}
+		set.ld = l.forLater()
 	}
-	next := l.prefetch(names)
+	// Services first: sockets are paired with them afterwards.
+	order := make([]string, 0, len(names))
 	for _, name := range names {
-		pr := next()
-		l.diags = append(l.diags, pr.diags...)
-		if !pr.ok {
+		if !strings.HasSuffix(name, ".service") {
 			continue
 		}
-		srcs := pr.srcs
+		if lazy && strings.HasSuffix(name, "@.service") {
+			set.lazy[name] = l.units[name]
+			continue
+		}
+		order = append(order, name)
+	}
+	nsvc := len(order)
+	for _, name := range names {
+		if strings.HasSuffix(name, ".socket") {
+			order = append(order, name)
+		}
+	}
+	next := l.prefetch(order)
+	take := func() ([]source, bool) {
+		p := next()
+		l.diags = append(l.diags, p.diags...)
+		return p.srcs, p.ok
+	}
+
+	for _, name := range order[:nsvc] {
+		srcs, ok := take()
+		if !ok {
+			continue
+		}
 		if kind, _, _, _ := ParseUnitName(name); kind == NameTemplate {
 			svc, keep, d := l.buildTemplate(name, srcs)
 			l.diags = append(l.diags, d...)
@@ -650,39 +577,75 @@ func (l *loader) loadServices(p *Partial) (*Set, Diagnostics) {
 		}
 	}
 
-	for _, sock := range p.sockets {
-		name := sock.Name
+	for _, name := range order[nsvc:] {
+		srcs, ok := take()
+		if !ok {
+			continue
+		}
+		kind, _, _, _ := ParseUnitName(name)
+		buildName := name
+		if kind == NameTemplate {
+			// Like systemd-analyze verify: check a template with a
+			// placeholder instance; it is not started without one.
+			buildName, _ = InstanceName(name, "test_instance")
+		}
+		sock, d := buildSocket(buildName, srcs, l.table, l.spec, l.look, l.share)
+		for i := range d {
+			d[i].Unit = name
+		}
+		l.diags = append(l.diags, d...)
+		l.release(srcs)
+		if sock == nil || kind == NameTemplate {
+			continue
+		}
 		if t := TemplateOf(sock.Service); t != "" && !sock.Accept && set.Services[sock.Service] == nil && set.hasTemplate(t) {
 			// A named instance (Service=foo@bar.service) also gets the
 			// instance's own drop-ins (foo@bar.service.d/), so it is
 			// loaded like a unit file rather than through Instance.
-			if srcs, ok := l.readSources(sock.Service, l.units[t]); ok {
-				svc, d := buildService(sock.Service, srcs, l.table, l.spec, l.look, l.share)
+			srcs, ok := l.readSources(sock.Service, l.units[t])
+			var svc *Service
+			if ok {
+				var d Diagnostics
+				svc, d = buildService(sock.Service, srcs, l.table, l.spec, l.look, l.share)
 				l.diags = append(l.diags, d...)
 				l.release(srcs)
-				if svc == nil {
-					l.diags = append(l.diags, Diagnostic{Pos: Pos{File: sock.FragmentPath}, Severity: Error, Unit: name,
-						Msg: fmt.Sprintf("service %s not loaded, socket cannot be started", sock.Service)})
-					continue
-				}
-				svc.Template = t
-				set.Services[sock.Service] = svc
 			}
+			if svc == nil {
+				l.diags = append(l.diags, Diagnostic{Pos: Pos{File: sock.FragmentPath}, Severity: Error, Unit: name,
+					Msg: fmt.Sprintf("service %s not loaded, socket cannot be started", sock.Service)})
+				continue
+			}
+			svc.Template = t
+			set.Services[sock.Service] = svc
 		}
 		if msg := set.pair(sock); msg != "" {
 			l.diags = append(l.diags, Diagnostic{Pos: Pos{File: sock.FragmentPath}, Severity: Error, Unit: name, Msg: msg})
 			continue
 		}
 		set.Sockets = append(set.Sockets, sock)
+		if l.opts.OnSocket != nil {
+			l.opts.OnSocket(sock)
+		}
 	}
 	l.diags.Sort()
-	diags := l.diags
-	if len(set.lazy) > 0 {
-		// Keep what reading a template needs, not the whole scan.
-		l.units, l.free, l.diags = nil, nil, nil
-		set.ld = l
+	return set, l.diags
+}
+
+// forLater is what reading a template on first use needs of l: not the
+// scan's list of units, nor the sharer and lookup cache of this load
+// (those would keep every distinct unit text alive, and remember
+// programs found or missing at start-up for good).
+func (l *loader) forLater() *loader {
+	return &loader{
+		opts:        l.opts,
+		table:       l.table,
+		spec:        l.spec,
+		dirs:        l.dirs,
+		dropDirs:    l.dropDirs,
+		anyDropDirs: l.anyDropDirs,
+		symlinks:    l.symlinks,
+		look:        l.opts.LookPath,
 	}
-	return set, diags
 }
 
 // buildTemplate builds a template as the placeholder instance, as systemd
@@ -725,43 +688,54 @@ func (s *Set) hasTemplate(name string) bool {
 // reading it first when it was left for its first use (LazyTemplates).
 func (s *Set) Template(name string) (*Service, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.template(name)
+	t, _, late, err := s.template(name)
+	s.mu.Unlock()
+	s.lateDiagnostics(late)
+	return t, err
 }
 
-func (s *Set) template(name string) (*Service, error) {
+// template returns the template called name and, when it is read now,
+// whether its instances are built again from its files, and the
+// diagnostics to hand to OnLateDiagnostics once s.mu is released.
+func (s *Set) template(name string) (t *Service, srcs []source, late Diagnostics, err error) {
 	if t, ok := s.Templates[name]; ok {
-		return t, nil
+		return t, s.instSrcs[name], nil, nil
 	}
 	path, ok := s.lazy[name]
 	if !ok {
-		return nil, fmt.Errorf("unit template %s not loaded", name)
+		return nil, nil, nil, fmt.Errorf("unit template %s not loaded", name)
 	}
 	// A failure is not remembered: the next use reads the file again.
 	p := s.ld.prepare(name, path)
-	d := p.diags
-	var svc *Service
+	late = p.diags
 	keep := false
 	if p.ok {
-		var bd Diagnostics
-		svc, keep, bd = s.ld.buildTemplate(name, p.srcs)
-		d = append(d, bd...)
+		var d Diagnostics
+		t, keep, d = s.ld.buildTemplate(name, p.srcs)
+		late = append(late, d...)
 	}
+	if t == nil {
+		if err = late.Err(); err == nil {
+			err = fmt.Errorf("unit template %s not loaded: %s", name, late)
+		}
+		return nil, nil, late, err
+	}
+	delete(s.lazy, name)
+	if len(s.lazy) == 0 {
+		s.ld = nil
+	}
+	s.Templates[name] = t
+	if keep {
+		s.instSrcs[name] = p.srcs
+		srcs = p.srcs
+	}
+	return t, srcs, late, nil
+}
+
+func (s *Set) lateDiagnostics(d Diagnostics) {
 	if len(d) > 0 && s.opts.OnLateDiagnostics != nil {
 		s.opts.OnLateDiagnostics(d)
 	}
-	if svc == nil {
-		if err := d.Err(); err != nil {
-			return nil, err
-		}
-		return nil, fmt.Errorf("unit template %s not loaded: %s", name, d)
-	}
-	delete(s.lazy, name)
-	s.Templates[name] = svc
-	if keep {
-		s.instSrcs[name] = p.srcs
-	}
-	return svc, nil
 }
 
 // pair finds or instantiates the service a socket activates. It returns a
@@ -804,7 +778,7 @@ func (s *Set) pair(sock *Socket) string {
 		}
 	}
 	msg := fmt.Sprintf("service %s not loaded, socket cannot be started", sock.Service)
-	if t := unitStem(sock.Service) + "@.service"; s.Templates[t] != nil {
+	if t := unitStem(sock.Service) + "@.service"; s.hasTemplate(t) {
 		msg += fmt.Sprintf(" (%s is a template: use Accept=yes, or name an instance with Service=)", t)
 	}
 	return msg
@@ -833,12 +807,13 @@ func (s *Set) Service(name string) *Service {
 // the instance's specifier values.
 func (s *Set) Instance(templateName, instance string) (*Service, error) {
 	s.mu.Lock()
-	proto, err := s.template(templateName)
-	srcs, usesInstance := s.instSrcs[templateName]
+	proto, srcs, late, err := s.template(templateName)
 	s.mu.Unlock()
+	s.lateDiagnostics(late)
 	if err != nil {
 		return nil, err
 	}
+	usesInstance := srcs != nil
 	// Also accept the full instance name ("echo@3-....service").
 	if TemplateOf(instance) == templateName {
 		_, _, instance, _ = ParseUnitName(instance)

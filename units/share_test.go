@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -96,8 +97,7 @@ func TestSettingsShared(t *testing.T) {
 	}
 }
 
-// OnSocket sees the sockets of Partial.Sockets, in order: those whose
-// service has a unit file. Finish keeps those whose service loads.
+// OnSocket sees every socket of the Set, in its order, and nothing else.
 func TestLoadOnSocket(t *testing.T) {
 	dir := t.TempDir()
 	writeUnits(t, dir, map[string]string{
@@ -108,49 +108,19 @@ func TestLoadOnSocket(t *testing.T) {
 		"orphan.socket":   "[Socket]\nListenStream=127.0.0.1:7003\n", // no service
 		"broken.socket":   "[Socket]\nAccept=yes\n",                  // no listener
 		"broken@.service": "[Service]\nExecStart=/bin/cat\n",
-		"c.socket":        "[Socket]\nListenStream=127.0.0.1:7004\n",
-		"c.service":       "[Service]\nType=simple\n", // no ExecStart=: does not load
 	})
 	var seen []*Socket
-	part := LoadSockets([]string{dir}, LoadOptions{LookPath: fakeLookPath, OnSocket: func(s *Socket) { seen = append(seen, s) }})
-	if got := names(part.Sockets()); got != "a.socket b.socket c.socket" {
-		t.Errorf("Partial.Sockets = %s", got)
-	}
-	if got := names(seen); got != "a.socket b.socket c.socket" {
-		t.Errorf("OnSocket saw %s", got)
+	set, _ := Load([]string{dir}, LoadOptions{LookPath: fakeLookPath, OnSocket: func(s *Socket) { seen = append(seen, s) }})
+	if len(seen) != len(set.Sockets) {
+		t.Fatalf("OnSocket saw %d sockets, the set has %d", len(seen), len(set.Sockets))
 	}
 	for i := range seen {
-		if seen[i] != part.Sockets()[i] {
-			t.Errorf("OnSocket #%d is not Partial.Sockets()[%d]", i, i)
+		if seen[i] != set.Sockets[i] {
+			t.Errorf("OnSocket #%d = %s, Set.Sockets[%d] = %s", i, seen[i].Name, i, set.Sockets[i].Name)
 		}
 	}
-	set, diags := part.Finish()
-	if got := names(set.Sockets); got != "a.socket b.socket" {
-		t.Errorf("Set.Sockets = %s", got)
-	}
-	if set.Sockets[0] != seen[0] || set.Sockets[1] != seen[1] {
-		t.Errorf("Set.Sockets are not the sockets OnSocket saw")
-	}
-	var msgs []string
-	for _, d := range diags {
-		if d.Severity == Error {
-			msgs = append(msgs, d.Unit+": "+d.Msg)
-		}
-	}
-	want := []string{"service c.service not loaded", "service orphan.service not loaded"}
-	for _, w := range want {
-		found := false
-		for _, m := range msgs {
-			found = found || strings.Contains(m, w)
-		}
-		if !found {
-			t.Errorf("no error %q in %q", w, msgs)
-		}
-	}
-	// Load is the two steps in one.
-	whole, _ := Load([]string{dir}, LoadOptions{LookPath: fakeLookPath})
-	if got := names(whole.Sockets); got != "a.socket b.socket" {
-		t.Errorf("Load: Set.Sockets = %s", got)
+	if len(seen) != 2 || seen[0].Name != "a.socket" || seen[1].Name != "b.socket" {
+		t.Errorf("sockets: %v", seen)
 	}
 }
 
@@ -177,6 +147,9 @@ func TestLazyTemplates(t *testing.T) {
 		"bad@.service":   "[Service]\nExecStart=/bin/cat\nStandardInput=bogus\nType=simple\nExecStart=\n",
 		"gone.socket":    "[Socket]\nListenStream=127.0.0.1:7004\nAccept=yes\n",
 		"nofile.socket":  "[Socket]\nListenStream=127.0.0.1:7005\nAccept=yes\n",
+		// A named instance of a masked template (Accept=no).
+		"named.socket":              "[Socket]\nListenStream=127.0.0.1:7006\nService=gone@x.service\n",
+		"plain@.service.d/env.conf": "[Service]\nEnvironment=FROM_DROPIN=1\n",
 	})
 	if err := os.Symlink("/dev/null", filepath.Join(dir, "gone@.service")); err != nil {
 		t.Fatal(err)
@@ -185,7 +158,7 @@ func TestLazyTemplates(t *testing.T) {
 	lazy, diags := Load([]string{dir}, LoadOptions{LookPath: fakeLookPath, LazyTemplates: true,
 		OnLateDiagnostics: func(d Diagnostics) { late = append(late, d) }})
 	for _, d := range diags {
-		if strings.HasPrefix(d.Unit, "bad@") || strings.HasPrefix(d.Unit, "gone@") {
+		if d.Unit == "bad@.service" || d.Unit == "gone@.service" {
 			t.Errorf("lazy Load reported %s", d)
 		}
 	}
@@ -194,6 +167,13 @@ func TestLazyTemplates(t *testing.T) {
 	}
 	if len(lazy.Templates) != 0 {
 		t.Errorf("templates read by Load: %d", len(lazy.Templates))
+	}
+	named := false
+	for _, d := range diags {
+		named = named || d.Unit == "named.socket" && strings.Contains(d.Msg, "service gone@x.service not loaded")
+	}
+	if !named {
+		t.Errorf("no error for named.socket, whose template is masked: %v", diags)
 	}
 	eager, _ := Load([]string{dir}, LoadOptions{LookPath: fakeLookPath})
 	for _, tmpl := range []string{"ok@.service", "plain@.service"} {
@@ -210,6 +190,9 @@ func TestLazyTemplates(t *testing.T) {
 		}
 		if a.Description != b.Description || (tmpl == "ok@.service" && a.Description != "ok 3-127.0.0.1:7001-127.0.0.1:4242") {
 			t.Errorf("%s: Description %q", tmpl, a.Description)
+		}
+		if tmpl == "plain@.service" && !slices.Contains(a.Exec.Environment, "FROM_DROPIN=1") {
+			t.Errorf("%s: drop-in not applied: Environment %q", tmpl, a.Exec.Environment)
 		}
 	}
 	if len(late) != 0 {

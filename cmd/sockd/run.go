@@ -110,11 +110,14 @@ func Run(args []string, stdout, stderr io.Writer) int {
 			// Under systemd (Type=notify), say we are bound and serving.
 			daemon.SdNotify(false, daemon.SdNotifyReady)
 			// Start-up reads and binds on every core; from then on one P
-			// runs sockd's Go code (as systemd's manager is one thread),
-			// while a spawn blocked in vfork still hands the P to another
-			// thread. With two, each connection woke idle threads to steal
-			// the goroutines it readied: one P serves 3-20 % more
-			// connections/s per spawn (bench/README.md). An administrator's
+			// runs sockd's Go code, as systemd's manager is one thread.
+			// With two, each connection woke idle threads to steal the
+			// goroutines it readied, and one P serves 3-20 % more
+			// connections/s (bench/README.md). The price: a direct spawn
+			// (vfork, below 1,000 fds) holds the only P until the child
+			// has exec'd, typically 0.1-0.5 ms, so nothing else in sockd
+			// runs meanwhile (with two Ps it holds one of them, and a
+			// collection waits for it all the same). An administrator's
 			// GOMAXPROCS= still wins.
 			if os.Getenv("GOMAXPROCS") == "" {
 				runtime.GOMAXPROCS(1)
