@@ -120,25 +120,32 @@ func BenchmarkLoadBenchUnits(b *testing.B) {
 	if err := os.WriteFile(filepath.Join(dir, "hello"), []byte("#!/bin/sh\n"), 0o755); err != nil {
 		b.Fatal(err)
 	}
-	opts := LoadOptions{Specifiers: NewSpecifierContext("", false)}
-	var set *Set
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		var diags Diagnostics
-		set = nil // the previous Set is garbage while the next one loads
-		set, diags = Load([]string{dir}, opts)
-		if len(set.Sockets) != n || diags.HasErrors() {
-			b.Fatalf("%d sockets loaded, errors: %v", len(set.Sockets), diags.Err())
-		}
+	// eager reads the templates as sockd verify does; lazy as sockd run
+	// does (LazyTemplates: read at their socket's first connection).
+	for _, lazy := range []bool{false, true} {
+		name := map[bool]string{false: "eager", true: "lazy"}[lazy]
+		b.Run(name, func(b *testing.B) {
+			opts := LoadOptions{Specifiers: NewSpecifierContext("", false), LazyTemplates: lazy}
+			var set *Set
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				var diags Diagnostics
+				set = nil // the previous Set is garbage while the next one loads
+				set, diags = Load([]string{dir}, opts)
+				if len(set.Sockets) != n || diags.HasErrors() {
+					b.Fatalf("%d sockets loaded, errors: %v", len(set.Sockets), diags.Err())
+				}
+			}
+			b.StopTimer()
+			var with, without runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&with)
+			runtime.KeepAlive(set)
+			set = nil
+			runtime.GC()
+			runtime.ReadMemStats(&without)
+			b.ReportMetric(float64(int64(with.HeapAlloc)-int64(without.HeapAlloc)), "retained-B")
+		})
 	}
-	b.StopTimer()
-	var with, without runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&with)
-	runtime.KeepAlive(set)
-	set = nil
-	runtime.GC()
-	runtime.ReadMemStats(&without)
-	b.ReportMetric(float64(int64(with.HeapAlloc)-int64(without.HeapAlloc)), "retained-B")
 }
