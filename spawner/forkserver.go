@@ -163,12 +163,7 @@ func (fs *forkServer) spawn(r *request) (pid, pidfd int, step uint32, errno sysc
 	if len(fs.buf) > maxRequest {
 		return 0, -1, 0, 0, errTooBig
 	}
-	for {
-		err = unix.Sendmsg(fs.fd, fs.buf, unix.UnixRights(fds...), nil, 0)
-		if err != unix.EINTR {
-			break
-		}
-	}
+	err = rawSendmsg(fs.fd, fs.buf, unix.UnixRights(fds...), 0)
 	if err == unix.EMSGSIZE || err == unix.ENOBUFS {
 		return 0, -1, 0, 0, errTooBig
 	}
@@ -179,12 +174,7 @@ func (fs *forkServer) spawn(r *request) (pid, pidfd int, step uint32, errno sysc
 	var reply [16]byte
 	oob := make([]byte, unix.CmsgSpace(4))
 	var n, oobn int
-	for {
-		n, oobn, _, _, err = unix.Recvmsg(fs.fd, reply[:], oob, unix.MSG_CMSG_CLOEXEC)
-		if err != unix.EINTR {
-			break
-		}
-	}
+	n, oobn, _, err = rawRecvmsg(fs.fd, reply[:], oob, unix.MSG_CMSG_CLOEXEC)
 	if err != nil {
 		return 0, -1, 0, 0, os.NewSyscallError("recvmsg from fork server", err)
 	}
@@ -252,6 +242,12 @@ func parseRights(oob []byte) ([]int, error) {
 	return fds, nil
 }
 
+// hotWait is how long the fork server waits for the next request with a
+// raw poll before it parks in the netpoller (runForkServer): well under
+// the 10 ms after which the runtime's sysmon starts signalling a goroutine
+// that does not yield.
+const hotWait = 5 // ms
+
 // runForkServer is the fork server's main loop on fd 3. It exits when sockd
 // closes its end (or dies).
 func runForkServer() {
@@ -263,12 +259,35 @@ func runForkServer() {
 	if _, err := unix.Write(conn, []byte{'R'}); err != nil {
 		os.Exit(1)
 	}
+	// Waiting for a request: an ordinary blocking call woke the runtime's
+	// sysmon thread at every request (≈ 100 µs a start here), and a
+	// goroutine blocked in a raw call looks busy to the runtime, whose
+	// sysmon then wakes and signals it every 10 ms while sockd is idle.
+	// So the server waits with a raw poll for up to hotWait after each
+	// request (the next one of a busy sockd is usually there by then), and
+	// in Go's netpoller after that, where it costs nothing while idle. The
+	// calls themselves are raw and do not block (MSG_DONTWAIT).
+	if unix.SetNonblock(conn, true) != nil {
+		os.Exit(1)
+	}
+	// Non-blocking before NewFile, which registers it with the netpoller.
+	rc, err := os.NewFile(conn, "sockd-fork-server").SyscallConn()
+	if err != nil {
+		os.Exit(1)
+	}
 	for {
-		n, oobn, flags, _, err := unix.Recvmsg(conn, buf, oob, unix.MSG_CMSG_CLOEXEC)
-		if err == unix.EINTR {
-			continue
+		var n, oobn, flags int
+		var rerr error
+		recv := func(uintptr) bool {
+			n, oobn, flags, rerr = rawRecvmsg(conn, buf, oob, unix.MSG_CMSG_CLOEXEC|unix.MSG_DONTWAIT)
+			return rerr != unix.EAGAIN
 		}
-		if err != nil || n == 0 {
+		if rawPoll(conn, hotWait) && recv(0) {
+			err = nil
+		} else {
+			err = rc.Read(recv)
+		}
+		if err != nil || rerr != nil || n == 0 {
 			os.Exit(0)
 		}
 		var fds []int
@@ -287,16 +306,15 @@ func runForkServer() {
 		if pidfd >= 0 {
 			rights = unix.UnixRights(pidfd)
 		}
-		for {
-			err = unix.Sendmsg(conn, reply[:], rights, nil, 0)
-			if err != unix.EINTR {
-				break
-			}
-		}
+		var serr error
+		err = rc.Write(func(uintptr) bool {
+			serr = rawSendmsg(conn, reply[:], rights, unix.MSG_DONTWAIT)
+			return serr != unix.EAGAIN
+		})
 		if pidfd >= 0 {
 			unix.Close(pidfd)
 		}
-		if err != nil {
+		if err != nil || serr != nil {
 			os.Exit(1)
 		}
 	}

@@ -1004,3 +1004,38 @@ func TestCoreDumped(t *testing.T) {
 		t.Errorf("String() = %q", e.String())
 	}
 }
+
+// The fork server waits for the next request with a raw poll for hotWait,
+// then in the netpoller: once sockd is idle it must not wake at all (a
+// goroutine blocked in a raw call would be signalled by the runtime every
+// 10 ms).
+func TestForkServerIdle(t *testing.T) {
+	s := newSpawnerMode(t, Options{}, false, haveVfork)
+	for range 3 {
+		p, err := s.Start(&Spec{Path: "/bin/true", Argv: []string{"true"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Wait()
+	}
+	switches := func() int {
+		n := 0
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", s.fs.proc.Pid))
+		for _, f := range tasks {
+			b, _ := os.ReadFile(f)
+			for _, line := range strings.Split(string(b), "\n") {
+				if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
+					k, _ := strconv.Atoi(strings.TrimSpace(v))
+					n += k
+				}
+			}
+		}
+		return n
+	}
+	time.Sleep(4 * hotWait * time.Millisecond) // past the hot wait
+	before := switches()
+	time.Sleep(300 * time.Millisecond)
+	if woke := switches() - before; woke > 0 {
+		t.Errorf("idle fork server woke %d times in 300 ms", woke)
+	}
+}
