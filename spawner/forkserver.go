@@ -174,7 +174,19 @@ func (fs *forkServer) spawn(r *request) (pid, pidfd int, step uint32, errno sysc
 	var reply [16]byte
 	oob := make([]byte, unix.CmsgSpace(4))
 	var n, oobn int
-	n, oobn, _, err = rawRecvmsg(fs.fd, reply[:], oob, unix.MSG_CMSG_CLOEXEC)
+	// The reply comes once the child has exec'd, usually within
+	// replyWait: waited for with raw calls, which keep this goroutine's P
+	// (under GOMAXPROCS=1 all of sockd). A slower reply (a child stuck in
+	// chdir on a hung file system, a stopped fork server) is waited for
+	// with an ordinary call, which hands the P on.
+	if rawPoll(fs.fd, replyWait) {
+		n, oobn, _, err = rawRecvmsg(fs.fd, reply[:], oob, unix.MSG_CMSG_CLOEXEC|unix.MSG_DONTWAIT)
+	} else {
+		err = unix.EAGAIN
+	}
+	for err == unix.EAGAIN || err == unix.EINTR {
+		n, oobn, _, _, err = unix.Recvmsg(fs.fd, reply[:], oob, unix.MSG_CMSG_CLOEXEC)
+	}
 	if err != nil {
 		return 0, -1, 0, 0, os.NewSyscallError("recvmsg from fork server", err)
 	}
@@ -241,6 +253,10 @@ func parseRights(oob []byte) ([]int, error) {
 	}
 	return fds, nil
 }
+
+// replyWait is how long sockd waits for the fork server's reply holding
+// its P (forkServer.spawn).
+const replyWait = 2 // ms
 
 // hotWait is how long the fork server waits for the next request with a
 // raw poll before it parks in the netpoller (runForkServer): well under

@@ -10,9 +10,8 @@ import (
 // rawSendmsg and rawRecvmsg are sendmsg and recvmsg without the runtime's
 // blocking-call bookkeeping, for the fork server's round trip: every
 // ordinary call after an idle spell woke the runtime's sysmon thread, as
-// in rawWaitid. In sockd they block for one start at most (as the vfork of
-// a direct start does); the fork server calls them only when they cannot
-// block (runForkServer).
+// in rawWaitid. They are only called when they cannot block for long: after
+// rawPoll, or with MSG_DONTWAIT (forkServer.spawn, runForkServer).
 func rawSendmsg(fd int, p, oob []byte, flags int) error {
 	msg, iov := msghdr(p, oob)
 	msg.Iov = iov
@@ -59,9 +58,10 @@ func msghdr(p, oob []byte) (*unix.Msghdr, *unix.Iovec) {
 }
 
 // rawPoll waits up to ms milliseconds for fd to be readable, holding the
-// caller's P (see runForkServer).
+// caller's P (ppoll: some architectures have no poll).
 func rawPoll(fd, ms int) bool {
 	pfd := unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
-	r, _, e := syscall.RawSyscall(unix.SYS_POLL, uintptr(unsafe.Pointer(&pfd)), 1, uintptr(ms))
+	ts := unix.NsecToTimespec(int64(ms) * 1e6)
+	r, _, e := syscall.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&pfd)), 1, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
 	return e == 0 && r == 1
 }

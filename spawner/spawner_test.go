@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -1021,6 +1022,9 @@ func TestForkServerIdle(t *testing.T) {
 	switches := func() int {
 		n := 0
 		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", s.fs.proc.Pid))
+		if len(tasks) == 0 || s.fs.broken.Load() {
+			t.Fatal("the fork server is gone")
+		}
 		for _, f := range tasks {
 			b, _ := os.ReadFile(f)
 			for _, line := range strings.Split(string(b), "\n") {
@@ -1037,5 +1041,47 @@ func TestForkServerIdle(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if woke := switches() - before; woke > 0 {
 		t.Errorf("idle fork server woke %d times in 300 ms", woke)
+	}
+	// And it still answers, from the netpoller.
+	p, err := s.Start(&Spec{Path: "/bin/true", Argv: []string{"true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := p.Wait(); e.Code != 0 || s.fs.broken.Load() {
+		t.Errorf("start after the idle spell: %+v, fork server broken: %v", e, s.fs.broken.Load())
+	}
+}
+
+// A fork server that is slow to answer (here: stopped) must not stop the
+// rest of sockd, even with one P: sockd waits for the reply holding its P
+// for replyWait only, then with an ordinary call that hands the P on.
+func TestForkServerSlowReplyYields(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	s := newSpawnerMode(t, Options{}, false, haveVfork)
+	pid := s.fs.proc.Pid
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	// Resumed from outside: if this process were stuck, nothing in it
+	// could do it.
+	cont := exec.Command("/bin/sh", "-c", fmt.Sprintf("sleep 0.5; kill -CONT %d", pid))
+	if err := cont.Start(); err != nil {
+		syscall.Kill(pid, syscall.SIGCONT)
+		t.Fatal(err)
+	}
+	defer cont.Wait()
+	started := make(chan time.Time, 1)
+	go func() {
+		p, err := s.Start(&Spec{Path: "/bin/true", Argv: []string{"true"}})
+		if err == nil {
+			p.Wait()
+		}
+		started <- time.Now()
+	}()
+	time.Sleep(50 * time.Millisecond)
+	ran := time.Now() // this goroutine got the P while the start waited
+	end := <-started
+	if end.Sub(ran) < 200*time.Millisecond {
+		t.Errorf("the test goroutine ran only %v before the start returned: the wait for the reply held the P", end.Sub(ran))
 	}
 }

@@ -115,8 +115,9 @@ func Run(args []string, stdout, stderr io.Writer) int {
 			// goroutines it readied, and one P serves 3-20 % more
 			// connections/s (bench/README.md). The price: a direct spawn
 			// (vfork, below 1,000 fds) holds the only P until the child
-			// has exec'd, typically 0.1-0.5 ms, so nothing else in sockd
-			// runs meanwhile (with two Ps it holds one of them, and a
+			// has exec'd, typically 0.1-0.5 ms, and a start through the
+			// fork server for up to 2 ms, so nothing else in sockd runs
+			// meanwhile (with two Ps it holds one of them, and a
 			// collection waits for it all the same). An administrator's
 			// GOMAXPROCS= still wins.
 			if os.Getenv("GOMAXPROCS") == "" {
