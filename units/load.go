@@ -518,12 +518,10 @@ func (l *loader) load() (*Set, Diagnostics) {
 	lazy := l.opts.LazyTemplates && ntmpl > 0
 	if lazy {
 		set.Templates = map[string]*Service{}
-	} else {
-		set.Templates = make(map[string]*Service, ntmpl)
-	}
-	if lazy {
 		set.lazy = make(map[string]string, ntmpl)
 		set.ld = l.forLater()
+	} else {
+		set.Templates = make(map[string]*Service, ntmpl)
 	}
 	// Services first: sockets are paired with them afterwards.
 	order := make([]string, 0, len(names))
