@@ -136,7 +136,7 @@ func TestDuplicateUnixPathRefused(t *testing.T) {
 // A socket whose service does not load is never bound: it says why in the
 // log, one with ExecStartPre= never runs it (systemd checks the service
 // first), and an address it shares with another unit goes to that unit.
-func TestSocketOfBrokenServiceCloses(t *testing.T) {
+func TestSocketOfBrokenServiceNotBound(t *testing.T) {
 	h := newHarness(t, map[string]string{
 		"bad.socket":     "[Socket]\nListenStream=@TMP@/bad.sock\n",
 		"bad.service":    "[Service]\nType=simple\n", // no ExecStart=
