@@ -169,11 +169,7 @@ func TestSocketOfBrokenServiceNotBound(t *testing.T) {
 	}
 	for _, u := range []string{"bad", "badpre"} {
 		want := "service " + u + ".service not loaded, socket cannot be started"
-		found := false
-		for _, e := range h.logs.All() {
-			found = found || strings.Contains(e.Message, want)
-		}
-		if !found {
+		if h.logs.FilterMessageSnippet(want).Len() == 0 {
 			t.Errorf("no log line %q", want)
 		}
 	}
