@@ -188,7 +188,7 @@ func (l *loader) scan(dirs []string) {
 		dd := map[string]bool{}
 		l.dropDirs[dir] = dd
 		for _, ent := range ents {
-			name := ent.Name()
+			name := ent.name
 			path := filepath.Join(dir, name)
 			if strings.HasSuffix(name, ".d") {
 				if st, err := os.Stat(path); err == nil && st.IsDir() {
@@ -214,23 +214,13 @@ func (l *loader) scan(dirs []string) {
 				name = path[len(path)-len(name):]
 			}
 			l.units[name] = path
-			if ent.Type()&fs.ModeSymlink != 0 {
+			if ent.typ == unix.DT_LNK {
 				l.symlinks[path] = true
 			}
 		}
 	}
 }
 
-// readDirUnsorted is os.ReadDir without the sort by name, which Load does
-// not need (it sorts the unit names it keeps).
-func readDirUnsorted(dir string) ([]fs.DirEntry, error) {
-	f, err := os.Open(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return f.ReadDir(-1)
-}
 
 // dropInNames lists the drop-in directory stems for a unit, most specific
 // first: the name, its template, the dash-truncated prefixes, the type.

@@ -1,0 +1,85 @@
+package units
+
+import (
+	"encoding/binary"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// dirEntry is what scan needs of a directory entry: its name and its
+// d_type (unix.DT_*).
+type dirEntry struct {
+	name string
+	typ  uint8
+}
+
+// readDirUnsorted lists dir like os.ReadDir without the sort (Load sorts
+// the unit names it keeps) and without an fs.DirEntry per entry: one
+// getdents64 call per 256 KiB of entries instead of per 8 KiB, which
+// matters for unit directories of generated units (10,000 sockets and
+// their templates: 20,000 entries).
+func readDirUnsorted(dir string) ([]dirEntry, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	for err == unix.EINTR {
+		fd, err = unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	}
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, 256<<10)
+	var ents []dirEntry
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "getdents", Path: dir, Err: err}
+		}
+		if n <= 0 {
+			break
+		}
+		ents = parseDirents(buf[:n], ents)
+	}
+	// Some file systems do not fill in d_type.
+	for i := range ents {
+		if e := &ents[i]; e.typ == unix.DT_UNKNOWN {
+			var st unix.Stat_t
+			if unix.Lstat(filepath.Join(dir, e.name), &st) == nil {
+				e.typ = uint8(st.Mode & unix.S_IFMT >> 12) // DT_* = S_IF* >> 12
+			}
+		}
+	}
+	return ents, nil
+}
+
+// parseDirents appends the entries of a getdents64 buffer (struct
+// linux_dirent64: d_ino u64, d_off s64, d_reclen u16, d_type u8, d_name
+// NUL-terminated) to ents, without "." and "..". A truncated or malformed
+// record ends the buffer.
+func parseDirents(buf []byte, ents []dirEntry) []dirEntry {
+	const hdr = 19 // offset of d_name
+	for len(buf) >= hdr {
+		reclen := int(binary.NativeEndian.Uint16(buf[16:18]))
+		if reclen < hdr || reclen > len(buf) {
+			break
+		}
+		rec := buf[:reclen]
+		buf = buf[reclen:]
+		name := rec[hdr:]
+		for i, c := range name {
+			if c == 0 {
+				name = name[:i]
+				break
+			}
+		}
+		if len(name) == 0 || string(name) == "." || string(name) == ".." {
+			continue
+		}
+		ents = append(ents, dirEntry{name: string(name), typ: rec[18]})
+	}
+	return ents
+}
