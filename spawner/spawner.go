@@ -141,9 +141,10 @@ type Spawner struct {
 	// spawnMu is read-locked by Start from before the clone until the pid is
 	// in procs, and write-locked by the orphan reaper, so that a child that
 	// dies at once is never mistaken for an orphan.
-	spawnMu sync.RWMutex
-	procsMu sync.Mutex
-	procs   map[int]*Process
+	spawnMu  sync.RWMutex
+	noClone3 atomic.Bool // see plan.clone3
+	procsMu  sync.Mutex
+	procs    map[int]*Process
 
 	// Reaping: every child's pidfd is in the epoll set reapFD (level
 	// triggered, token = pid), which is itself registered with the
@@ -810,6 +811,23 @@ func buildPlan(r *request, src []int, pipe int, vfork bool) (*plan, error) {
 		setCred:     r.setCred, uid: uintptr(r.uid), gid: uintptr(r.gid), groups: r.groups,
 		rlimits: r.rlimits, sameSession: r.sameSess, setNice: r.setNice, nice: r.nice, umask: r.umask, nnp: r.nnp,
 	}
+	// O_NONBLOCK belongs to the open file description: change it once
+	// for fds that share one (stdin and stdout of an inetd service).
+	for i, v := range r.nonblock {
+		if j := slices.Index(src[:i], src[i]); v != 0 && j >= 0 && r.nonblock[j] == v {
+			if &p.nonblock[0] == &r.nonblock[0] {
+				p.nonblock = slices.Clone(r.nonblock)
+			}
+			p.nonblock[i] = 0
+		}
+	}
+	// The runtime knows which signals are ignored (inherited SIG_IGN that
+	// it kept, signal.Ignore): the child must reset those itself.
+	for sig := 1; sig <= 64; sig++ {
+		if signal.Ignored(syscall.Signal(sig)) {
+			p.ignored |= 1 << (sig - 1)
+		}
+	}
 	size := len(r.path) + 1 + len(r.dir) + 1
 	for _, a := range r.argv {
 		size += len(a) + 1
@@ -869,7 +887,7 @@ func buildPlan(r *request, src []int, pipe int, vfork bool) (*plan, error) {
 // still excludes them).
 func (s *Spawner) spawnDirect(r *request) (pid, pidfd int, step uint32, errno syscall.Errno, err error) {
 	syscall.ForkLock.RLock()
-	pid, pidfd, step, errno, err = forkChild(r, r.src, s.vfork, false)
+	pid, pidfd, step, errno, err = forkChild(r, r.src, s.vfork, false, &s.noClone3)
 	syscall.ForkLock.RUnlock()
 	return
 }
@@ -877,7 +895,9 @@ func (s *Spawner) spawnDirect(r *request) (pid, pidfd int, step uint32, errno sy
 // forkChild starts r with the parent fds src and waits for its execve. With
 // vfork the child reports a failure through the plan it shares with us;
 // without, through a close-on-exec pipe (EOF: execve succeeded).
-func forkChild(r *request, src []int, vfork, parent bool) (pid, pidfd int, step uint32, errno syscall.Errno, err error) {
+//
+// noClone3 remembers that clone3 was refused (see plan.clone3).
+func forkChild(r *request, src []int, vfork, parent bool, noClone3 *atomic.Bool) (pid, pidfd int, step uint32, errno syscall.Errno, err error) {
 	pipe := [2]int{-1, -1}
 	if !vfork {
 		if err := unix.Pipe2(pipe[:], unix.O_CLOEXEC); err != nil {
@@ -893,7 +913,11 @@ func forkChild(r *request, src []int, vfork, parent bool) (pid, pidfd int, step 
 		return 0, -1, 0, 0, err
 	}
 	p.parent = parent
+	p.clone3 = !noClone3.Load()
 	upid, upidfd, e := forkExec(p)
+	if p.noClone3 {
+		noClone3.Store(true)
+	}
 	if !vfork {
 		unix.Close(pipe[1])
 	}

@@ -208,16 +208,22 @@ func getenv(env []string, k string) (string, bool) {
 
 // spawnModes are the ways a Spawner can fork; tests that check the child's
 // state run in each.
+// spawnModes: the fork server, and forking directly with and without
+// CLONE_VM, each with clone3 (CLONE_CLEAR_SIGHAND) and with the plain clone
+// used where clone3 is refused.
 var spawnModes = []struct {
 	name          string
 	direct, vfork bool
+	noClone3      bool
 }{
-	{"forkserver", false, haveVfork},
-	{"direct-vfork", true, true},
-	{"direct-fork", true, false},
+	{"forkserver", false, haveVfork, false},
+	{"direct-vfork", true, true, false},
+	{"direct-fork", true, false, false},
+	{"direct-vfork-clone", true, true, true},
+	{"direct-fork-clone", true, false, true},
 }
 
-func newSpawnerMode(t *testing.T, opts Options, direct, vfork bool) *Spawner {
+func newSpawnerMode(t *testing.T, opts Options, direct, vfork, noClone3 bool) *Spawner {
 	t.Helper()
 	if vfork && !haveVfork {
 		t.Skip("no vfork on this architecture")
@@ -228,6 +234,7 @@ func newSpawnerMode(t *testing.T, opts Options, direct, vfork bool) *Spawner {
 		t.Fatal("fork server did not start")
 	}
 	s.vfork = vfork
+	s.noClone3.Store(noClone3)
 	return s
 }
 
@@ -235,7 +242,7 @@ func TestDescribe(t *testing.T) {
 	for _, m := range spawnModes {
 		for _, nonblock := range []bool{false, true} {
 			t.Run(m.name+"/nonblock="+strconv.FormatBool(nonblock), func(t *testing.T) {
-				testDescribe(t, newSpawnerMode(t, Options{}, m.direct, m.vfork), nonblock)
+				testDescribe(t, newSpawnerMode(t, Options{}, m.direct, m.vfork, m.noClone3), nonblock)
 			})
 		}
 	}
@@ -350,6 +357,9 @@ func testDescribe(t *testing.T, s *Spawner, nonblock bool) {
 	}
 	if d.Status["SigBlk"] != "0000000000000000" || d.Status["SigIgn"] != "0000000000000000" {
 		t.Errorf("SigBlk %s SigIgn %s, want all zero", d.Status["SigBlk"], d.Status["SigIgn"])
+	}
+	if s.noClone3.Load() {
+		t.Log("started with clone (clone3 refused or turned off)")
 	}
 	if d.Status["NoNewPrivs"] != "1" {
 		t.Errorf("NoNewPrivs = %s", d.Status["NoNewPrivs"])
@@ -879,7 +889,7 @@ func TestSameSession(t *testing.T) {
 // than SCM_RIGHTS takes, oversized environments) are forked directly, and a
 // dead fork server is replaced by direct forking.
 func TestForkServerFallback(t *testing.T) {
-	s := newSpawnerMode(t, Options{}, false, haveVfork)
+	s := newSpawnerMode(t, Options{}, false, haveVfork, false)
 
 	// 300 distinct descriptors > SCM_MAX_FD.
 	var files []int
@@ -1011,7 +1021,7 @@ func TestCoreDumped(t *testing.T) {
 // goroutine blocked in a raw call would be signalled by the runtime every
 // 10 ms).
 func TestForkServerIdle(t *testing.T) {
-	s := newSpawnerMode(t, Options{}, false, haveVfork)
+	s := newSpawnerMode(t, Options{}, false, haveVfork, false)
 	for range 3 {
 		p, err := s.Start(&Spec{Path: "/bin/true", Argv: []string{"true"}})
 		if err != nil {
@@ -1057,7 +1067,7 @@ func TestForkServerIdle(t *testing.T) {
 // for replyWait only, then with an ordinary call that hands the P on.
 func TestForkServerSlowReplyYields(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	s := newSpawnerMode(t, Options{}, false, haveVfork)
+	s := newSpawnerMode(t, Options{}, false, haveVfork, false)
 	pid := s.fs.proc.Pid
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
