@@ -1095,3 +1095,75 @@ func TestForkServerSlowReplyYields(t *testing.T) {
 		t.Errorf("the test goroutine ran only %v before the start returned: the wait for the reply held the P", end.Sub(ran))
 	}
 }
+
+// TestSpawnStress starts processes from six goroutines at once while
+// another allocates and collects garbage, in every direct mode: a child
+// sharing the address space (vfork) that wrote outside its plan shows up
+// here as a failed start, a wrong exit or a crash of the test binary.
+func TestSpawnStress(t *testing.T) {
+	n := 200
+	if testing.Short() {
+		n = 40
+	}
+	for _, m := range spawnModes {
+		if !m.direct {
+			continue
+		}
+		t.Run(m.name, func(t *testing.T) {
+			s := newSpawnerMode(t, Options{}, m.direct, m.vfork, m.noClone3)
+			stop := make(chan struct{})
+			var churn sync.WaitGroup
+			churn.Add(1)
+			go func() {
+				defer churn.Done()
+				var keep [][]byte
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					keep = append(keep, make([]byte, 1<<(i%14)))
+					if len(keep) > 512 {
+						keep = keep[:0]
+						runtime.GC()
+					}
+				}
+			}()
+			var wg sync.WaitGroup
+			for g := range 6 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range n / 6 {
+						spec := &Spec{Path: "/bin/true"}
+						switch (g + i) % 3 {
+						case 1:
+							spec = helperSpec(t, "exit", "7")
+						case 2:
+							spec = &Spec{Path: "/nonexistent/program"}
+						}
+						p, err := s.Start(spec)
+						if (g+i)%3 == 2 {
+							if !errors.Is(err, syscall.ENOENT) {
+								t.Errorf("missing program: %v", err)
+							}
+							continue
+						}
+						if err != nil {
+							t.Error(err)
+							continue
+						}
+						e := p.Wait()
+						if want := map[bool]int{true: 7, false: 0}[(g+i)%3 == 1]; e.Code != want {
+							t.Errorf("exit %v, want code %d", e, want)
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			close(stop)
+			churn.Wait()
+		})
+	}
+}
