@@ -221,7 +221,6 @@ func (l *loader) scan(dirs []string) {
 	}
 }
 
-
 // dropInNames lists the drop-in directory stems for a unit, most specific
 // first: the name, its template, the dash-truncated prefixes, the type.
 func dropInNames(name string) []string {
