@@ -3,6 +3,7 @@
 package spawner
 
 import (
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -112,6 +113,31 @@ type plan struct {
 	pidfd    int32 // clone3 writes the pidfd here
 }
 
+// forkState is what a forking process (sockd, or the fork server) keeps
+// between starts.
+type forkState struct {
+	// startIgnored has bit n-1 set for each signal n that was SIG_IGN when
+	// the process started (see ignoredSignals).
+	startIgnored uint64
+	// noClone3 is set once clone3 was refused (see plan.clone3).
+	noClone3 atomic.Bool
+}
+
+// ignoredSignals asks the kernel which signals are SIG_IGN now. The runtime
+// does not record an inherited SIG_IGN for the signals it leaves alone
+// (SIGCONT, SIGTSTP, SIGTTIN, SIGTTOU), so signal.Ignored misses them.
+func ignoredSignals() uint64 {
+	var ign uint64
+	var old [4]uint64 // struct sigaction: the handler is the first word
+	for sig := uintptr(1); sig <= 64; sig++ {
+		old[0] = 0
+		if _, _, e := syscall.RawSyscall6(unix.SYS_RT_SIGACTION, sig, 0, uintptr(unsafe.Pointer(&old)), 8, 0, 0); e == 0 && old[0] == 1 { // SIG_IGN
+			ign |= 1 << (sig - 1)
+		}
+	}
+	return ign
+}
+
 // cloneArgs is struct clone_args up to tls (CLONE_ARGS_SIZE_VER0).
 type cloneArgs struct {
 	flags, pidfd, childTID, parentTID, exitSignal, stack, stackSize, tls uint64
@@ -158,9 +184,13 @@ func forkExec(p *plan) (pid uintptr, pidfd int32, err1 syscall.Errno) {
 	if cleared {
 		p.pidfd = -1
 		p.cargs = cloneArgs{
-			flags:      uint64(flags) | unix.CLONE_CLEAR_SIGHAND,
-			pidfd:      uint64(uintptr(unsafe.Pointer(&p.pidfd))),
-			exitSignal: uint64(syscall.SIGCHLD),
+			flags: uint64(flags) | unix.CLONE_CLEAR_SIGHAND,
+			pidfd: uint64(uintptr(unsafe.Pointer(&p.pidfd))),
+		}
+		// With CLONE_PARENT the child takes our exit signal, and clone3
+		// refuses any other (EINVAL).
+		if !p.parent {
+			p.cargs.exitSignal = uint64(syscall.SIGCHLD)
 		}
 	}
 

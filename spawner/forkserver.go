@@ -271,7 +271,7 @@ func runForkServer() {
 	buf := make([]byte, maxRequest)
 	oob := make([]byte, unix.CmsgSpace(4*maxPassFDs))
 	var reply [16]byte
-	var noClone3 atomic.Bool
+	fs := &forkState{startIgnored: ignoredSignals()}
 	unix.CloseOnExec(conn)
 	if _, err := unix.Write(conn, []byte{'R'}); err != nil {
 		os.Exit(1)
@@ -311,7 +311,7 @@ func runForkServer() {
 		if oobn > 0 {
 			fds, _ = parseRights(oob[:oobn])
 		}
-		status, pid, pidfd, step, errno := serveRequest(buf[:n], flags, fds, &noClone3)
+		status, pid, pidfd, step, errno := serveRequest(buf[:n], flags, fds, fs)
 		for _, fd := range fds {
 			unix.Close(fd)
 		}
@@ -337,7 +337,7 @@ func runForkServer() {
 	}
 }
 
-func serveRequest(msg []byte, flags int, fds []int, noClone3 *atomic.Bool) (status uint32, pid, pidfd int, step uint32, errno syscall.Errno) {
+func serveRequest(msg []byte, flags int, fds []int, fs *forkState) (status uint32, pid, pidfd int, step uint32, errno syscall.Errno) {
 	pidfd = -1
 	if flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 {
 		return replyTooBig, 0, -1, 0, 0
@@ -353,7 +353,7 @@ func serveRequest(msg []byte, flags int, fds []int, noClone3 *atomic.Bool) (stat
 		}
 		src[i] = fds[j]
 	}
-	upid, upidfd, st, en, err := forkChild(r, src, haveVfork, true, noClone3)
+	upid, upidfd, st, en, err := forkChild(r, src, haveVfork, true, fs)
 	if err != nil {
 		if e, ok := errors.AsType[*os.SyscallError](err); ok {
 			if errno, ok := e.Err.(syscall.Errno); ok {

@@ -141,10 +141,10 @@ type Spawner struct {
 	// spawnMu is read-locked by Start from before the clone until the pid is
 	// in procs, and write-locked by the orphan reaper, so that a child that
 	// dies at once is never mistaken for an orphan.
-	spawnMu  sync.RWMutex
-	noClone3 atomic.Bool // see plan.clone3
-	procsMu  sync.Mutex
-	procs    map[int]*Process
+	spawnMu sync.RWMutex
+	fork    forkState
+	procsMu sync.Mutex
+	procs   map[int]*Process
 
 	// Reaping: every child's pidfd is in the epoll set reapFD (level
 	// triggered, token = pid), which is itself registered with the
@@ -176,6 +176,7 @@ func New(opts Options) (*Spawner, error) {
 		devnull:  -1,
 		lineBufs: newLineBufs(),
 	}
+	s.fork.startIgnored = ignoredSignals()
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}
@@ -804,7 +805,7 @@ func (s *Spawner) prepare(spec *Spec) (*request, *cleanup, error) {
 
 // buildPlan lays r out for the child: one arena for every C string, and the
 // source fds (src, which may differ from r.src in the fork server).
-func buildPlan(r *request, src []int, pipe int, vfork bool) (*plan, error) {
+func buildPlan(r *request, src []int, pipe int, vfork bool, startIgnored uint64) (*plan, error) {
 	p := &plan{
 		src: src, nonblock: r.nonblock, pipe: pipe, vfork: vfork,
 		dirOptional: r.dirOpt,
@@ -814,15 +815,23 @@ func buildPlan(r *request, src []int, pipe int, vfork bool) (*plan, error) {
 	// O_NONBLOCK belongs to the open file description: change it once
 	// for fds that share one (stdin and stdout of an inetd service).
 	for i, v := range r.nonblock {
-		if j := slices.Index(src[:i], src[i]); v != 0 && j >= 0 && r.nonblock[j] == v {
+		if v == 0 {
+			continue
+		}
+		if j := slices.Index(src[:i], src[i]); j >= 0 && r.nonblock[j] == v {
 			if &p.nonblock[0] == &r.nonblock[0] {
 				p.nonblock = slices.Clone(r.nonblock)
 			}
 			p.nonblock[i] = 0
 		}
 	}
-	// The runtime knows which signals are ignored (inherited SIG_IGN that
-	// it kept, signal.Ignore): the child must reset those itself.
+	// Signals ignored here the child must reset itself (CLONE_CLEAR_SIGHAND
+	// leaves SIG_IGN): those that were when the Spawner was made (the
+	// runtime leaves an inherited SIG_IGN of the job-control signals alone
+	// and does not record it), SIGHUP and SIGINT always (an inherited
+	// SIG_IGN comes back after signal.Stop), and those ignored through
+	// signal.Ignore since.
+	p.ignored = startIgnored | 1<<(syscall.SIGHUP-1) | 1<<(syscall.SIGINT-1)
 	for sig := 1; sig <= 64; sig++ {
 		if signal.Ignored(syscall.Signal(sig)) {
 			p.ignored |= 1 << (sig - 1)
@@ -887,7 +896,11 @@ func buildPlan(r *request, src []int, pipe int, vfork bool) (*plan, error) {
 // still excludes them).
 func (s *Spawner) spawnDirect(r *request) (pid, pidfd int, step uint32, errno syscall.Errno, err error) {
 	syscall.ForkLock.RLock()
-	pid, pidfd, step, errno, err = forkChild(r, r.src, s.vfork, false, &s.noClone3)
+	refused := s.fork.noClone3.Load()
+	pid, pidfd, step, errno, err = forkChild(r, r.src, s.vfork, false, &s.fork)
+	if !refused && s.fork.noClone3.Load() {
+		s.log.Warn("clone3 refused; starting services with clone and resetting every signal in the child")
+	}
 	syscall.ForkLock.RUnlock()
 	return
 }
@@ -896,15 +909,15 @@ func (s *Spawner) spawnDirect(r *request) (pid, pidfd int, step uint32, errno sy
 // vfork the child reports a failure through the plan it shares with us;
 // without, through a close-on-exec pipe (EOF: execve succeeded).
 //
-// noClone3 remembers that clone3 was refused (see plan.clone3).
-func forkChild(r *request, src []int, vfork, parent bool, noClone3 *atomic.Bool) (pid, pidfd int, step uint32, errno syscall.Errno, err error) {
+// fs is the forking process's state (see forkState).
+func forkChild(r *request, src []int, vfork, parent bool, fs *forkState) (pid, pidfd int, step uint32, errno syscall.Errno, err error) {
 	pipe := [2]int{-1, -1}
 	if !vfork {
 		if err := unix.Pipe2(pipe[:], unix.O_CLOEXEC); err != nil {
 			return 0, -1, 0, 0, os.NewSyscallError("pipe2", err)
 		}
 	}
-	p, err := buildPlan(r, src, pipe[1], vfork)
+	p, err := buildPlan(r, src, pipe[1], vfork, fs.startIgnored)
 	if err != nil {
 		if !vfork {
 			unix.Close(pipe[0])
@@ -913,10 +926,10 @@ func forkChild(r *request, src []int, vfork, parent bool, noClone3 *atomic.Bool)
 		return 0, -1, 0, 0, err
 	}
 	p.parent = parent
-	p.clone3 = !noClone3.Load()
+	p.clone3 = !fs.noClone3.Load()
 	upid, upidfd, e := forkExec(p)
 	if p.noClone3 {
-		noClone3.Store(true)
+		fs.noClone3.Store(true)
 	}
 	if !vfork {
 		unix.Close(pipe[1])

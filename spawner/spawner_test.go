@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/coreos/go-systemd/v22/activation"
 	"go.uber.org/zap"
@@ -207,8 +208,7 @@ func getenv(env []string, k string) (string, bool) {
 }
 
 // spawnModes are the ways a Spawner can fork; tests that check the child's
-// state run in each.
-// spawnModes: the fork server, and forking directly with and without
+// state run in each: the fork server, and forking directly with and without
 // CLONE_VM, each with clone3 (CLONE_CLEAR_SIGHAND) and with the plain clone
 // used where clone3 is refused.
 var spawnModes = []struct {
@@ -234,7 +234,7 @@ func newSpawnerMode(t *testing.T, opts Options, direct, vfork, noClone3 bool) *S
 		t.Fatal("fork server did not start")
 	}
 	s.vfork = vfork
-	s.noClone3.Store(noClone3)
+	s.fork.noClone3.Store(noClone3)
 	return s
 }
 
@@ -358,7 +358,7 @@ func testDescribe(t *testing.T, s *Spawner, nonblock bool) {
 	if d.Status["SigBlk"] != "0000000000000000" || d.Status["SigIgn"] != "0000000000000000" {
 		t.Errorf("SigBlk %s SigIgn %s, want all zero", d.Status["SigBlk"], d.Status["SigIgn"])
 	}
-	if s.noClone3.Load() {
+	if s.fork.noClone3.Load() {
 		t.Log("started with clone (clone3 refused or turned off)")
 	}
 	if d.Status["NoNewPrivs"] != "1" {
@@ -1164,6 +1164,46 @@ func TestSpawnStress(t *testing.T) {
 			wg.Wait()
 			close(stop)
 			churn.Wait()
+		})
+	}
+}
+
+// TestIgnoredSignalsReset: signals ignored in this process before the
+// Spawner is made reach no service, also those the Go runtime leaves alone
+// and does not record as ignored (SIGTTOU, SIGCONT): with clone3's
+// CLONE_CLEAR_SIGHAND the kernel keeps SIG_IGN, so the child must reset
+// them itself. Where the kernel has clone3, the direct modes use it.
+func TestIgnoredSignalsReset(t *testing.T) {
+	ign := [4]uint64{1} // struct sigaction with SIG_IGN
+	for _, sig := range []syscall.Signal{syscall.SIGTTOU, syscall.SIGCONT} {
+		var old [4]uint64
+		if _, _, e := syscall.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&ign)), uintptr(unsafe.Pointer(&old)), 8, 0, 0); e != 0 {
+			t.Fatal(e)
+		}
+		t.Cleanup(func() {
+			syscall.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&old)), 0, 8, 0, 0)
+		})
+	}
+	// clone3 with size 0 is EINVAL where the call exists, ENOSYS where it
+	// does not or a filter hides it.
+	_, _, probe := syscall.RawSyscall(unix.SYS_CLONE3, 0, 0, 0)
+	for _, m := range spawnModes {
+		t.Run(m.name, func(t *testing.T) {
+			s := newSpawnerMode(t, Options{}, m.direct, m.vfork, m.noClone3)
+			out, exit := runCapture(t, s, helperSpec(t, "describefds"))
+			if !exit.Success() {
+				t.Fatalf("helper: %v; output %s", exit, out)
+			}
+			var d description
+			if err := json.Unmarshal(out, &d); err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			if d.Status["SigIgn"] != "0000000000000000" {
+				t.Errorf("SigIgn %s, want none", d.Status["SigIgn"])
+			}
+			if m.direct && !m.noClone3 && probe == syscall.EINVAL && s.fork.noClone3.Load() {
+				t.Error("the kernel has clone3, but the Spawner fell back to clone")
+			}
 		})
 	}
 }
