@@ -44,16 +44,21 @@ func readDirUnsorted(dir string) ([]dirEntry, error) {
 		}
 		ents = parseDirents(buf[:n], ents)
 	}
-	// Some file systems do not fill in d_type.
-	for i := range ents {
-		if e := &ents[i]; e.typ == unix.DT_UNKNOWN {
+	// Some file systems do not fill in d_type; an entry gone meanwhile is
+	// dropped, as os.ReadDir does.
+	kept := ents[:0]
+	for _, e := range ents {
+		if e.typ == unix.DT_UNKNOWN {
 			var st unix.Stat_t
-			if unix.Lstat(filepath.Join(dir, e.name), &st) == nil {
+			if err := unix.Lstat(filepath.Join(dir, e.name), &st); err == nil {
 				e.typ = uint8(st.Mode & unix.S_IFMT >> 12) // DT_* = S_IF* >> 12
+			} else if err == unix.ENOENT {
+				continue
 			}
 		}
+		kept = append(kept, e)
 	}
-	return ents, nil
+	return kept, nil
 }
 
 // parseDirents appends the entries of a getdents64 buffer (struct
