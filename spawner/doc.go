@@ -41,14 +41,19 @@
 //
 // The clone is clone3 with CLONE_CLEAR_SIGHAND (Linux 5.5) where the kernel
 // allows it: the kernel then resets every signal the runtime handles to
-// SIG_DFL, and the child resets only the ignored ones (the runtime knows
-// them: [signal.Ignored]) instead of making 62 rt_sigaction calls. A vfork
+// SIG_DFL, and the child resets only the ignored ones instead of making 62
+// rt_sigaction calls: those the kernel reported ignored when the Spawner
+// was made (the runtime does not record an inherited SIG_IGN of the
+// job-control signals), SIGHUP and SIGINT, and those [signal.Ignored]
+// reports. A vfork
 // holds the calling thread, and so sockd's only P, until the child's
 // execve, and those calls were most of the child's work: at one process per
-// connection, 16 instead of 78 system calls per start and about 4 % less
+// connection, 14 instead of 78 system calls per start and about 4 % less
 // CPU per connection over the whole machine. Where clone3 is refused
 // (ENOSYS, EINVAL, EPERM: an old kernel or a seccomp filter) the Spawner
-// falls back to clone and the full reset, and remembers it.
+// falls back to clone and the full reset, remembers it and logs it. With
+// CLONE_PARENT (the fork server) clone3 takes no exit signal: the child
+// inherits the fork server's, as with clone.
 //
 // The alternative, re-executing sockd as a trampoline that sets LISTEN_PID
 // and execs the service, costs a second execve of a large Go binary for
