@@ -13,8 +13,8 @@
 //
 // It needs Linux 5.11 or later (CLONE_PIDFD, waitid(P_PIDFD) on a
 // nonblocking pidfd, close_range(CLOSE_RANGE_CLOEXEC)) on amd64 (vfork) or
-// another 64-bit architecture (plain fork); 32-bit and s390x builds are
-// refused.
+// another 64-bit architecture (plain fork); 32-bit, mips64 and s390x builds
+// are refused.
 //
 // # Why a raw fork
 //

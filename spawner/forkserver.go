@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 )
 
@@ -47,7 +48,15 @@ type forkServer struct {
 	proc   *Process
 	broken atomic.Bool
 	buf    []byte
+	// noClone3 is set once the fork server reported (stepNoClone3) that
+	// it fell back to clone.
+	noClone3 atomic.Bool
+	log      *zap.Logger
 }
+
+// stepNoClone3 is or'ed into a reply's step when the fork server's clone3
+// has been refused (see plan.clone3), so that sockd can say so.
+const stepNoClone3 = 1 << 31
 
 // startForkServer starts the fork server as a child of s.
 func (s *Spawner) startForkServer() (*forkServer, error) {
@@ -97,7 +106,7 @@ func (s *Spawner) startForkServer() (*forkServer, error) {
 		unix.Close(pair[0])
 		return nil, err
 	}
-	fs := &forkServer{fd: pair[0], buf: make([]byte, 0, 4096)}
+	fs := &forkServer{fd: pair[0], buf: make([]byte, 0, 4096), log: s.log}
 	fs.proc = s.track("(fork server)", pid, pidfd, true)
 
 	// Handshake: a program that does not call MaybeRunHelper would run its
@@ -208,6 +217,12 @@ func (fs *forkServer) spawn(r *request) (pid, pidfd int, step uint32, errno sysc
 	status := binary.LittleEndian.Uint32(reply[0:])
 	pid = int(binary.LittleEndian.Uint32(reply[4:]))
 	step = binary.LittleEndian.Uint32(reply[8:])
+	if step&stepNoClone3 != 0 {
+		step &^= stepNoClone3
+		if fs.noClone3.CompareAndSwap(false, true) {
+			fs.log.Warn("the fork server's clone3 was refused; it starts services with clone and resets every signal in the child")
+		}
+	}
 	errno = syscall.Errno(binary.LittleEndian.Uint32(reply[12:]))
 	switch {
 	case status == replyTooBig:
@@ -317,6 +332,9 @@ func runForkServer() {
 		}
 		binary.LittleEndian.PutUint32(reply[0:], status)
 		binary.LittleEndian.PutUint32(reply[4:], uint32(pid))
+		if fs.noClone3.Load() {
+			step |= stepNoClone3
+		}
 		binary.LittleEndian.PutUint32(reply[8:], step)
 		binary.LittleEndian.PutUint32(reply[12:], uint32(errno))
 		var rights []byte
@@ -353,7 +371,7 @@ func serveRequest(msg []byte, flags int, fds []int, fs *forkState) (status uint3
 		}
 		src[i] = fds[j]
 	}
-	upid, upidfd, st, en, err := forkChild(r, src, haveVfork, true, fs)
+	upid, upidfd, st, en, _, err := forkChild(r, src, haveVfork, true, fs)
 	if err != nil {
 		if e, ok := errors.AsType[*os.SyscallError](err); ok {
 			if errno, ok := e.Err.(syscall.Errno); ok {

@@ -896,9 +896,9 @@ func buildPlan(r *request, src []int, pipe int, vfork bool, startIgnored uint64)
 // still excludes them).
 func (s *Spawner) spawnDirect(r *request) (pid, pidfd int, step uint32, errno syscall.Errno, err error) {
 	syscall.ForkLock.RLock()
-	refused := s.fork.noClone3.Load()
-	pid, pidfd, step, errno, err = forkChild(r, r.src, s.vfork, false, &s.fork)
-	if !refused && s.fork.noClone3.Load() {
+	var refused bool
+	pid, pidfd, step, errno, refused, err = forkChild(r, r.src, s.vfork, false, &s.fork)
+	if refused {
 		s.log.Warn("clone3 refused; starting services with clone and resetting every signal in the child")
 	}
 	syscall.ForkLock.RUnlock()
@@ -909,12 +909,13 @@ func (s *Spawner) spawnDirect(r *request) (pid, pidfd int, step uint32, errno sy
 // vfork the child reports a failure through the plan it shares with us;
 // without, through a close-on-exec pipe (EOF: execve succeeded).
 //
-// fs is the forking process's state (see forkState).
-func forkChild(r *request, src []int, vfork, parent bool, fs *forkState) (pid, pidfd int, step uint32, errno syscall.Errno, err error) {
+// fs is the forking process's state (see forkState); refused is true for
+// the one start that found clone3 refused.
+func forkChild(r *request, src []int, vfork, parent bool, fs *forkState) (pid, pidfd int, step uint32, errno syscall.Errno, refused bool, err error) {
 	pipe := [2]int{-1, -1}
 	if !vfork {
 		if err := unix.Pipe2(pipe[:], unix.O_CLOEXEC); err != nil {
-			return 0, -1, 0, 0, os.NewSyscallError("pipe2", err)
+			return 0, -1, 0, 0, false, os.NewSyscallError("pipe2", err)
 		}
 	}
 	p, err := buildPlan(r, src, pipe[1], vfork, fs.startIgnored)
@@ -923,14 +924,12 @@ func forkChild(r *request, src []int, vfork, parent bool, fs *forkState) (pid, p
 			unix.Close(pipe[0])
 			unix.Close(pipe[1])
 		}
-		return 0, -1, 0, 0, err
+		return 0, -1, 0, 0, false, err
 	}
 	p.parent = parent
 	p.clone3 = !fs.noClone3.Load()
 	upid, upidfd, e := forkExec(p)
-	if p.noClone3 {
-		fs.noClone3.Store(true)
-	}
+	refused = p.noClone3 && fs.noClone3.CompareAndSwap(false, true)
 	if !vfork {
 		unix.Close(pipe[1])
 	}
@@ -938,7 +937,7 @@ func forkChild(r *request, src []int, vfork, parent bool, fs *forkState) (pid, p
 		if !vfork {
 			unix.Close(pipe[0])
 		}
-		return 0, -1, 0, 0, os.NewSyscallError("clone", e)
+		return 0, -1, 0, 0, refused, os.NewSyscallError("clone", e)
 	}
 	if vfork {
 		step, errno = decodeReport(p.report)
@@ -948,7 +947,7 @@ func forkChild(r *request, src []int, vfork, parent bool, fs *forkState) (pid, p
 		step, errno, _ = readChildReport(pipe[0])
 		unix.Close(pipe[0])
 	}
-	return int(upid), int(upidfd), step, errno, nil
+	return int(upid), int(upidfd), step, errno, refused, nil
 }
 
 // decodeReport checks what a vfork child left in plan.report: zeros when it
