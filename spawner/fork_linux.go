@@ -117,7 +117,7 @@ type plan struct {
 // between starts.
 type forkState struct {
 	// startIgnored has bit n-1 set for each signal n that was SIG_IGN when
-	// the process started (see ignoredSignals).
+	// the Spawner, or the fork server, was made (see ignoredSignals).
 	startIgnored uint64
 	// noClone3 is set once clone3 was refused (see plan.clone3).
 	noClone3 atomic.Bool
