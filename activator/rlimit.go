@@ -53,3 +53,34 @@ func CheckNoFileLimit(cur uint64, need int) error {
 	}
 	return nil
 }
+
+// GrowFDTable makes the kernel's descriptor table of sockd hold at least n
+// descriptors (capped by RLIMIT_NOFILE) in one step. The table otherwise
+// doubles as sockets are opened, and in a multi-threaded process (every
+// Go program) each doubling waits for an RCU grace period, during which
+// every thread opening a descriptor waits too: 8 doublings to hold 10,000
+// listeners added about 60 ms to sockd's start here.
+func GrowFDTable(n int) error {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+		return fmt.Errorf("getrlimit RLIMIT_NOFILE: %w", err)
+	}
+	if uint64(n) > rl.Cur {
+		n = int(rl.Cur)
+	}
+	if n <= 64 { // the table every process starts with
+		return nil
+	}
+	fd, err := unix.Open("/", unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open /: %w", err)
+	}
+	defer unix.Close(fd)
+	// F_DUPFD takes the lowest free descriptor >= n-1 and never replaces
+	// one in use (dup2 would).
+	hi, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, n-1)
+	if err != nil {
+		return fmt.Errorf("fcntl F_DUPFD %d: %w", n-1, err)
+	}
+	return unix.Close(hi)
+}

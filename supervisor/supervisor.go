@@ -296,7 +296,19 @@ func (s *Supervisor) load() {
 // diagnostics are logged from it.
 func (s *Supervisor) loadOptions(onSocket func(*units.Socket)) units.LoadOptions {
 	return units.LoadOptions{UserMode: s.opts.UserMode, OnSocket: onSocket,
-		LazyTemplates: true, OnLateDiagnostics: s.logDiagnostics}
+		OnScanned: s.growFDTable, LazyTemplates: true, OnLateDiagnostics: s.logDiagnostics}
+}
+
+// growFDTable sizes the descriptor table for the socket units a load found
+// (one listener each, most often) before they are bound, on its own
+// goroutine: the one wait for the kernel it costs overlaps the rest of the
+// load instead of one wait per doubling of the table while binding.
+func (s *Supervisor) growFDTable(sockets int) {
+	go func() {
+		if err := activator.GrowFDTable(sockets + activator.NoFileReserve); err != nil {
+			s.log.Debug("grow the descriptor table", zap.Error(err))
+		}
+	}()
 }
 
 // logDiagnostics logs problems found in unit files, one line each.

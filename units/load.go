@@ -36,6 +36,10 @@ type LoadOptions struct {
 	// is loaded and paired with its service, in the order of Set.Sockets,
 	// while Load goes on with the others (sockd binds it meanwhile).
 	OnSocket func(*Socket)
+	// OnScanned, if not nil, is called once the unit directories are
+	// listed and before any unit file is read, with the number of socket
+	// unit files found (sockd sizes its descriptor table from it).
+	OnScanned func(sockets int)
 	// LazyTemplates leaves service templates (foo@.service) unread until
 	// an instance is first asked for (Set.Instance, Set.Template), as
 	// systemd loads the template of an Accept=yes socket at its first
@@ -99,6 +103,9 @@ func Load(dirs []string, opts LoadOptions) (*Set, Diagnostics) {
 	l.look = memoLookPath(l.opts.LookPath)
 	l.share = newSharer()
 	l.scan(dirs)
+	if l.opts.OnScanned != nil {
+		l.opts.OnScanned(l.sockets)
+	}
 	return l.load()
 }
 
@@ -111,6 +118,8 @@ type loader struct {
 	dirs []string
 	// units maps a unit name to its file (first directory wins).
 	units map[string]string
+	// sockets is the number of socket units in units.
+	sockets int
 	// dropDirs maps a directory to the names of its *.d subdirectories.
 	dropDirs map[string]map[string]bool
 	share    *sharer
@@ -214,6 +223,9 @@ func (l *loader) scan(dirs []string) {
 				name = path[len(path)-len(name):]
 			}
 			l.units[name] = path
+			if typ == "socket" {
+				l.sockets++
+			}
 			if ent.typ == unix.DT_LNK {
 				l.symlinks[path] = true
 			}

@@ -421,3 +421,26 @@ func BenchmarkInstance(b *testing.B) {
 		}
 	})
 }
+
+// OnScanned counts the socket unit files of every directory, once each
+// (the first directory wins), before any file is read.
+func TestOnScanned(t *testing.T) {
+	etc, lib := t.TempDir(), t.TempDir()
+	sock := "[Socket]\nListenStream=127.0.0.1:0\n"
+	writeUnits(t, etc, map[string]string{
+		"a.socket": sock, "a.service": svcTrue, "b@.socket": sock, "b@.service": svcTrue,
+		"a.socket.d/x.conf": "[Socket]\nBacklog=5\n", "notes.txt": "x",
+	})
+	writeUnits(t, lib, map[string]string{"a.socket": sock, "c.socket": sock, "c.service": svcTrue, "bad name.socket": sock})
+	calls, got, read := 0, -1, false
+	_, _ = Load([]string{etc, lib}, LoadOptions{LookPath: fakeLookPath,
+		OnScanned: func(n int) { calls++; got = n },
+		OnSocket:  func(*Socket) { read = read || calls == 0 },
+	})
+	if calls != 1 || got != 3 {
+		t.Errorf("OnScanned called %d times with %d, want once with 3 (a, b@, c)", calls, got)
+	}
+	if read {
+		t.Error("a socket unit was loaded before OnScanned was called")
+	}
+}
