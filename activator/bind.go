@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
@@ -159,6 +162,46 @@ func (b *Binder) Listen(bound *Bound) error {
 	bound.deferred = nil
 	return nil
 }
+
+// ListenAll is Listen for each of bounds: errs[i] belongs to bounds[i].
+// listen() of thousands of sockets is kernel work that spreads over the
+// cores, so units without file-system nodes (those share the Binder's
+// directory cache) listen on up to GOMAXPROCS goroutines.
+func (b *Binder) ListenAll(bounds []*Bound) (errs []error) {
+	errs = make([]error, len(bounds))
+	var par []int
+	for i, bound := range bounds {
+		if bound.fs != nil {
+			errs[i] = b.Listen(bound)
+		} else {
+			par = append(par, i)
+		}
+	}
+	var next atomic.Int64
+	work := func() {
+		for {
+			end := int(next.Add(listenChunk))
+			start := end - listenChunk
+			if start >= len(par) {
+				return
+			}
+			for _, i := range par[start:min(end, len(par))] {
+				errs[i] = b.Listen(bounds[i])
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), (len(par)+listenChunk-1)/listenChunk) - 1 {
+		wg.Go(work)
+	}
+	work()
+	wg.Wait()
+	return errs
+}
+
+// listenChunk is how many units a goroutine of ListenAll takes at a time:
+// enough to make the hand-over cheap next to a listen() of a few µs.
+const listenChunk = 256
 
 // deferredListen is a socket bound but not yet listening: the index of
 // its BoundListener, and what listen needs that the BoundListener lacks.

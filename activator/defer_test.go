@@ -2,8 +2,10 @@ package activator
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -71,5 +73,77 @@ func TestCloseConn(t *testing.T) {
 			t.Errorf("linger %v: fd still open (%v)", linger, err)
 		}
 		unix.Close(fds[1])
+	}
+}
+
+// ListenAll listens every unit, on several goroutines for the units
+// without file-system nodes, and fails (and undoes) only the unit whose
+// listen() fails: here one of two units bound to the same port.
+func TestBinderListenAll(t *testing.T) {
+	const n = 3*listenChunk + 7 // several chunks, a partial last one
+	cur, _, err := RaiseNoFileLimit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if CheckNoFileLimit(cur, n+10) != nil {
+		t.Skipf("RLIMIT_NOFILE %d is too low for %d sockets", cur, n)
+	}
+	free, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := uint16(free.Addr().(*net.TCPAddr).Port)
+	free.Close()
+
+	d := shortDir(t)
+	var socks []*units.Socket
+	for i := range n {
+		socks = append(socks, unit(fmt.Sprintf("u%d.socket", i), units.SocketOptions{}, inet4(units.ListenStream, "127.0.0.1", 0)))
+	}
+	// A unit with a socket file listens on the calling goroutine; two
+	// units bound to one port (SO_REUSEADDR allows it until one listens)
+	// are far apart, so that different goroutines take them.
+	socks = append(socks, unit("fs.socket", units.SocketOptions{SocketMode: 0o666, DirectoryMode: 0o755},
+		inet4(units.ListenStream, "127.0.0.1", 0), unixL(units.ListenDatagram, filepath.Join(d, "dgram"))))
+	socks[1] = unit("same-a.socket", units.SocketOptions{}, inet4(units.ListenStream, "127.0.0.1", port))
+	socks[n-2] = unit("same-b.socket", units.SocketOptions{}, inet4(units.ListenStream, "127.0.0.1", port))
+
+	bd := NewBinder(BindOptions{DeferListen: true})
+	defer bd.Close()
+	bounds := make([]*Bound, len(socks))
+	for i, s := range socks {
+		if bounds[i], err = bd.Bind(s); err != nil {
+			t.Fatalf("%s: %v", s.Name, err)
+		}
+		defer bounds[i].Close(true)
+	}
+	errs := bd.ListenAll(bounds)
+	if len(errs) != len(bounds) {
+		t.Fatalf("%d errors for %d units", len(errs), len(bounds))
+	}
+	failed := 0
+	for i, b := range bounds {
+		name := socks[i].Name
+		if errs[i] != nil {
+			failed++
+			if !strings.HasPrefix(name, "same-") || !errors.Is(errs[i], unix.EADDRINUSE) {
+				t.Errorf("%s: %v", name, errs[i])
+			}
+			if b.Listeners != nil {
+				t.Errorf("%s failed but keeps %d listeners", name, len(b.Listeners))
+			}
+			continue
+		}
+		for _, l := range b.Listeners {
+			if l.SockType != unix.SOCK_STREAM {
+				continue
+			}
+			if v, err := unix.GetsockoptInt(l.FD, unix.SOL_SOCKET, unix.SO_ACCEPTCONN); err != nil || v != 1 {
+				t.Errorf("%s fd %d: SO_ACCEPTCONN = %d, %v", name, l.FD, v, err)
+			}
+		}
+	}
+	if failed != 1 {
+		t.Errorf("%d units failed, want exactly one of same-a and same-b", failed)
 	}
 }

@@ -103,11 +103,20 @@ func (s *Supervisor) startSockets() {
 // loading went back to the OS, so that nothing is allocated between the
 // first client being able to connect and sockd being at its steady size.
 func (s *Supervisor) listenDeferred() {
+	var bounds []*activator.Bound
+	var sus []*socketUnit
 	for _, su := range s.deferred {
-		if su.bound == nil {
-			continue // failed or stopped meanwhile
+		if su.bound != nil { // else failed or stopped meanwhile
+			bounds = append(bounds, su.bound)
+			sus = append(sus, su)
 		}
-		if err := s.prebinder.Listen(su.bound); err != nil {
+	}
+	var errs []error
+	if len(bounds) > 0 {
+		errs = s.prebinder.ListenAll(bounds)
+	}
+	for i, su := range sus {
+		if err := errs[i]; err != nil {
 			s.failSocket(su, ResultResources, err.Error())
 			continue
 		}
