@@ -128,13 +128,17 @@ func newDirectiveTable() directiveTable {
 		k := k
 		add("Install", k, I, "enablement information for systemctl enable; sockd loads every unit it finds", func(b *builder, e *Entry) error {
 			if b.unit.Install == nil {
-				b.unit.Install = map[string][]string{}
+				b.unit.Install = b.share.newMap()
 			}
 			if e.Value == "" {
 				delete(b.unit.Install, k)
 				return nil
 			}
-			b.unit.Install[k] = append(b.unit.Install[k], strings.Fields(e.Value)...)
+			if cur := b.unit.Install[k]; cur != nil {
+				b.unit.Install[k] = append(cur, strings.Fields(e.Value)...)
+			} else {
+				b.unit.Install[k] = strings.Fields(e.Value)
+			}
 			return nil
 		})
 	}
@@ -993,7 +997,7 @@ func parseDep(dep string) parseFunc {
 				continue
 			}
 			if b.unit.Deps == nil {
-				b.unit.Deps = map[string][]string{}
+				b.unit.Deps = b.share.newMap()
 			}
 			b.unit.Deps[dep] = append(b.unit.Deps[dep], n)
 		}

@@ -118,8 +118,9 @@ type loader struct {
 	dirs []string
 	// units maps a unit name to its file (first directory wins).
 	units map[string]string
-	// sockets is the number of socket units in units.
-	sockets int
+	// sockets and templates count the socket units and service
+	// templates in units.
+	sockets, templates int
 	// dropDirs maps a directory to the names of its *.d subdirectories.
 	dropDirs map[string]map[string]bool
 	share    *sharer
@@ -196,12 +197,19 @@ func (l *loader) scan(dirs []string) {
 		l.dirs = append(l.dirs, dir)
 		dd := map[string]bool{}
 		l.dropDirs[dir] = dd
+		// clean+sep+name is filepath.Join(dir, name) without a Clean per
+		// entry: an entry's name has no slash and is not "." or "..".
+		clean, sep := filepath.Clean(dir), "/"
+		if strings.HasSuffix(clean, "/") {
+			sep = "" // the root
+		}
 		for _, ent := range ents {
 			name := ent.name
-			path := filepath.Join(dir, name)
+			path := clean + sep + name
 			if strings.HasSuffix(name, ".d") {
 				if st, err := os.Stat(path); err == nil && st.IsDir() {
-					dd[strings.TrimSuffix(name, ".d")] = true
+					// Cloned: ent.name shares one string with the whole listing.
+					dd[strings.Clone(strings.TrimSuffix(name, ".d"))] = true
 					l.anyDropDirs = true
 				}
 				continue
@@ -218,13 +226,15 @@ func (l *loader) scan(dirs []string) {
 				continue // overridden by an earlier directory
 			}
 			// The name kept for the unit's life is the tail of its path:
-			// one allocation per unit file instead of two.
-			if strings.HasSuffix(path, "/"+name) {
-				name = path[len(path)-len(name):]
-			}
+			// one allocation per unit file instead of two (and ent.name
+			// shares one string with the whole listing).
+			name = path[len(path)-len(name):]
 			l.units[name] = path
-			if typ == "socket" {
+			switch {
+			case typ == "socket":
 				l.sockets++
+			case strings.HasSuffix(name, "@.service"):
+				l.templates++
 			}
 			if ent.typ == unix.DT_LNK {
 				l.symlinks[path] = true
@@ -501,40 +511,36 @@ func readFile(path string) (string, error) {
 }
 
 func (l *loader) load() (*Set, Diagnostics) {
-	names := make([]string, 0, len(l.units))
-	ntmpl := 0
-	for n := range l.units {
-		names = append(names, n)
-		if strings.HasSuffix(n, "@.service") {
-			ntmpl++
-		}
-	}
-	sort.Strings(names)
 	set := &Set{
 		Services: map[string]*Service{},
 		instSrcs: map[string][]source{},
 		table:    l.table,
 		opts:     l.opts,
 	}
-	lazy := l.opts.LazyTemplates && ntmpl > 0
+	lazy := l.opts.LazyTemplates && l.templates > 0
 	if lazy {
 		set.Templates = map[string]*Service{}
-		set.lazy = make(map[string]string, ntmpl)
+		set.lazy = make(map[string]string, l.templates)
 		set.ld = l.forLater()
 	} else {
-		set.Templates = make(map[string]*Service, ntmpl)
+		set.Templates = make(map[string]*Service, l.templates)
 	}
+	// Templates left for their first use need no place in the order.
+	names := make([]string, 0, len(l.units))
+	for n, path := range l.units {
+		if lazy && strings.HasSuffix(n, "@.service") {
+			set.lazy[n] = path
+			continue
+		}
+		names = append(names, n)
+	}
+	sort.Strings(names)
 	// Services first: sockets are paired with them afterwards.
 	order := make([]string, 0, len(names))
 	for _, name := range names {
-		if !strings.HasSuffix(name, ".service") {
-			continue
+		if strings.HasSuffix(name, ".service") {
+			order = append(order, name)
 		}
-		if lazy && strings.HasSuffix(name, "@.service") {
-			set.lazy[name] = l.units[name]
-			continue
-		}
-		order = append(order, name)
 	}
 	nsvc := len(order)
 	for _, name := range names {
@@ -1193,6 +1199,19 @@ type sharer struct {
 	// into them instead of allocating.
 	spareSocket  *SocketSettings
 	spareService *ServiceSettings
+	// spareMap is an empty map a unit filled and then did not keep.
+	spareMap map[string][]string
+}
+
+// newMap returns an empty map for a unit's Deps or Install: the spare one
+// when there is one. A nil sharer makes a new one.
+func (sh *sharer) newMap() map[string][]string {
+	if sh == nil || sh.spareMap == nil {
+		return map[string][]string{}
+	}
+	m := sh.spareMap
+	sh.spareMap = nil
+	return m
 }
 
 // takeSpare returns *spare, emptying it, or a new T when there is none.
@@ -1310,6 +1329,8 @@ func (sh *sharer) strMap(m map[string][]string) map[string][]string {
 	}
 	sh.key = b
 	if old, ok := sh.maps[string(b)]; ok {
+		clear(m) // the unit keeps old: m is free for the next one
+		sh.spareMap = m
 		return old
 	}
 	sh.maps[string(b)] = m

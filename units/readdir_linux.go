@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -65,8 +66,16 @@ func readDirUnsorted(dir string) ([]dirEntry, error) {
 // linux_dirent64: d_ino u64, d_off s64, d_reclen u16, d_type u8, d_name
 // NUL-terminated) to ents, without "." and "..". A truncated or malformed
 // record ends the buffer.
+//
+// The names are slices of one copy of buf, one allocation instead of one
+// per entry: whoever keeps a name past the scan must clone it.
 func parseDirents(buf []byte, ents []dirEntry) []dirEntry {
 	const hdr = 19 // offset of d_name
+	all := string(buf)
+	off := 0 // of buf in all
+	if ents == nil {
+		ents = make([]dirEntry, 0, len(buf)/32) // 8-byte aligned records of short names
+	}
 	for len(buf) >= hdr {
 		reclen := int(binary.NativeEndian.Uint16(buf[16:18]))
 		if reclen < hdr || reclen > len(buf) {
@@ -74,17 +83,15 @@ func parseDirents(buf []byte, ents []dirEntry) []dirEntry {
 		}
 		rec := buf[:reclen]
 		buf = buf[reclen:]
-		name := rec[hdr:]
-		for i, c := range name {
-			if c == 0 {
-				name = name[:i]
-				break
-			}
+		name := all[off+hdr : off+reclen]
+		off += reclen
+		if i := strings.IndexByte(name, 0); i >= 0 {
+			name = name[:i]
 		}
-		if len(name) == 0 || string(name) == "." || string(name) == ".." {
+		if len(name) == 0 || name == "." || name == ".." {
 			continue
 		}
-		ents = append(ents, dirEntry{name: string(name), typ: rec[18]})
+		ents = append(ents, dirEntry{name: name, typ: rec[18]})
 	}
 	return ents
 }

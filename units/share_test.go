@@ -212,3 +212,52 @@ func TestLazyTemplates(t *testing.T) {
 		t.Errorf("masked template: %v", err)
 	}
 }
+
+// Equal [Install] and dependency lists are stored once; the map a unit
+// filled and did not keep is reused by the next unit without changing the
+// earlier units' lists.
+func TestInstallMapsShared(t *testing.T) {
+	dir := t.TempDir()
+	sock := func(port, extra string) string {
+		return "[Unit]\n" + extra + "[Socket]\nListenStream=127.0.0.1:" + port + "\nBacklog=" + port + "\n"
+	}
+	writeUnits(t, dir, map[string]string{
+		"a.socket":  sock("7001", "After=x.service\n[Install]\nWantedBy=sockets.target\n"),
+		"b.socket":  sock("7002", "After=x.service\n[Install]\nWantedBy=sockets.target\n"),
+		"c.socket":  sock("7003", "After=y.service z.service\n[Install]\nWantedBy=multi.target\nWantedBy=other.target\nAlso=d.socket\n"),
+		"d.socket":  sock("7004", "After=x.service\n[Install]\nWantedBy=sockets.target\n"),
+		"a.service": svcTrue, "b.service": svcTrue, "c.service": svcTrue, "d.service": svcTrue,
+	})
+	set, diags := Load([]string{dir}, LoadOptions{LookPath: fakeLookPath})
+	if err := diags.Err(); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]*Socket{}
+	for _, s := range set.Sockets {
+		got[s.Name] = s
+	}
+	std := map[string][]string{"WantedBy": {"sockets.target"}}
+	want := map[string]map[string][]string{
+		"a.socket": std, "b.socket": std, "d.socket": std,
+		"c.socket": {"WantedBy": {"multi.target", "other.target"}, "Also": {"d.socket"}},
+	}
+	for name, w := range want {
+		s := got[name]
+		if s == nil {
+			t.Fatalf("%s not loaded", name)
+		}
+		if !reflect.DeepEqual(s.Unit.Install, w) {
+			t.Errorf("%s: Install = %v, want %v", name, s.Unit.Install, w)
+		}
+		wantAfter := []string{"x.service"}
+		if name == "c.socket" {
+			wantAfter = []string{"y.service", "z.service"}
+		}
+		if after := s.Unit.Deps["After"]; !slices.Equal(after, wantAfter) {
+			t.Errorf("%s: After = %v, want %v", name, after, wantAfter)
+		}
+	}
+	if reflect.ValueOf(got["a.socket"].Unit.Install).UnsafePointer() != reflect.ValueOf(got["d.socket"].Unit.Install).UnsafePointer() {
+		t.Error("a.socket and d.socket have equal [Install] lists stored twice")
+	}
+}
