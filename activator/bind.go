@@ -165,15 +165,33 @@ func (b *Binder) Listen(bound *Bound) error {
 
 // ListenAll is Listen for each of bounds: errs[i] belongs to bounds[i].
 // listen() of thousands of sockets is kernel work that spreads over the
-// cores, so units without file-system nodes (those share the Binder's
-// directory cache) listen on up to GOMAXPROCS goroutines.
+// cores, so units listen on up to GOMAXPROCS goroutines, except those that
+// must keep their order on the calling goroutine: units with file-system
+// nodes (they share the Binder's directory cache), and units with a port
+// another unit of bounds also listens on. Every IP socket has
+// SO_REUSEADDR, so two units on one port both bind and the first to
+// listen() gets it: in the order of bounds (name order at start-up), as
+// when they start one after the other.
 func (b *Binder) ListenAll(bounds []*Bound) (errs []error) {
 	errs = make([]error, len(bounds))
+	owner := map[uint64]int{} // port key -> first unit listening on it
+	shared := map[int]bool{}  // units sharing a port key with another one
+	for i, bound := range bounds {
+		for _, d := range bound.deferred {
+			k := listenKey(&bound.Listeners[d.i])
+			if k == 0 {
+				continue
+			}
+			if j, ok := owner[k]; !ok {
+				owner[k] = i
+			} else if j != i {
+				shared[i], shared[j] = true, true
+			}
+		}
+	}
 	var par []int
 	for i, bound := range bounds {
-		if bound.fs != nil {
-			errs[i] = b.Listen(bound)
-		} else {
+		if bound.fs == nil && !shared[i] {
 			par = append(par, i)
 		}
 	}
@@ -194,9 +212,36 @@ func (b *Binder) ListenAll(bounds []*Bound) (errs []error) {
 	for range min(runtime.GOMAXPROCS(0), (len(par)+listenChunk-1)/listenChunk) - 1 {
 		wg.Go(work)
 	}
+	for i, bound := range bounds {
+		if bound.fs != nil || shared[i] {
+			errs[i] = b.Listen(bound)
+		}
+	}
 	work()
 	wg.Wait()
 	return errs
+}
+
+// listenKey identifies what listen() of l may find taken: the port of an
+// IP or vsock stream or seqpacket socket (its address does not matter:
+// 0.0.0.0, an address and [::] on one port conflict). 0: nothing (other
+// kinds conflict at bind(), which is exclusive for them; port 0 is
+// assigned at bind).
+func listenKey(l *BoundListener) uint64 {
+	if l.SockType != unix.SOCK_STREAM && l.SockType != unix.SOCK_SEQPACKET || l.Listener == nil {
+		return 0
+	}
+	switch l.Domain {
+	case unix.AF_INET, unix.AF_INET6:
+		if p := l.Listener.Addr.Port; p != 0 {
+			return 1<<32 | uint64(p)
+		}
+	case unix.AF_VSOCK:
+		if p := l.Listener.Addr.VsockPort; p != unix.VMADDR_PORT_ANY {
+			return 2<<32 | uint64(p)
+		}
+	}
+	return 0
 }
 
 // listenChunk is how many units a goroutine of ListenAll takes at a time:

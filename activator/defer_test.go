@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -76,9 +76,12 @@ func TestCloseConn(t *testing.T) {
 	}
 }
 
-// ListenAll listens every unit, on several goroutines for the units
-// without file-system nodes, and fails (and undoes) only the unit whose
-// listen() fails: here one of two units bound to the same port.
+// ListenAll listens every unit, on several goroutines for the units that
+// cannot conflict, and fails (and undoes) only the unit whose listen()
+// fails. Units on one port (SO_REUSEADDR lets both bind) are settled in
+// the order given, as if started one after the other: wherever they are
+// (far apart, either side of a chunk boundary) and even when the later one
+// has a socket file (listened on the calling goroutine).
 func TestBinderListenAll(t *testing.T) {
 	const n = 3*listenChunk + 7 // several chunks, a partial last one
 	cur, _, err := RaiseNoFileLimit()
@@ -88,26 +91,35 @@ func TestBinderListenAll(t *testing.T) {
 	if CheckNoFileLimit(cur, n+10) != nil {
 		t.Skipf("RLIMIT_NOFILE %d is too low for %d sockets", cur, n)
 	}
-	free, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// Three free ports below the ephemeral range, where the port-0 units
+	// (and anything else) cannot be given them meanwhile.
+	var ports [3]uint16
+	found := 0
+	for p := 20000 + os.Getpid()%8000; found < len(ports) && p < 32768; p++ {
+		if l, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", p)); err == nil {
+			l.Close()
+			ports[found] = uint16(p)
+			found++
+		}
 	}
-	port := uint16(free.Addr().(*net.TCPAddr).Port)
-	free.Close()
-
+	if found < len(ports) {
+		t.Skip("no three free ports below 32768")
+	}
 	d := shortDir(t)
 	var socks []*units.Socket
 	for i := range n {
 		socks = append(socks, unit(fmt.Sprintf("u%d.socket", i), units.SocketOptions{}, inet4(units.ListenStream, "127.0.0.1", 0)))
 	}
-	// A unit with a socket file listens on the calling goroutine; two
-	// units bound to one port (SO_REUSEADDR allows it until one listens)
-	// are far apart, so that different goroutines take them.
-	socks = append(socks, unit("fs.socket", units.SocketOptions{SocketMode: 0o666, DirectoryMode: 0o755},
-		inet4(units.ListenStream, "127.0.0.1", 0), unixL(units.ListenDatagram, filepath.Join(d, "dgram"))))
-	socks[1] = unit("same-a.socket", units.SocketOptions{}, inet4(units.ListenStream, "127.0.0.1", port))
-	socks[n-2] = unit("same-b.socket", units.SocketOptions{}, inet4(units.ListenStream, "127.0.0.1", port))
-
+	same := func(name string, port uint16) *units.Socket {
+		return unit(name, units.SocketOptions{}, inet4(units.ListenStream, "127.0.0.1", port))
+	}
+	// winner index -> loser index
+	pairs := map[int]int{1: n - 2, listenChunk - 1: listenChunk, 5: n}
+	socks[1], socks[n-2] = same("far-a.socket", ports[0]), same("far-b.socket", ports[0])
+	socks[listenChunk-1], socks[listenChunk] = same("edge-a.socket", ports[1]), same("edge-b.socket", ports[1])
+	socks[5] = same("ip-a.socket", ports[2])
+	socks = append(socks, unit("fs-b.socket", units.SocketOptions{SocketMode: 0o666, DirectoryMode: 0o755},
+		unixL(units.ListenDatagram, filepath.Join(d, "dgram")), inet4(units.ListenStream, "127.0.0.1", ports[2])))
 	bd := NewBinder(BindOptions{DeferListen: true})
 	defer bd.Close()
 	bounds := make([]*Bound, len(socks))
@@ -121,17 +133,23 @@ func TestBinderListenAll(t *testing.T) {
 	if len(errs) != len(bounds) {
 		t.Fatalf("%d errors for %d units", len(errs), len(bounds))
 	}
-	failed := 0
+	losers := map[int]bool{}
+	for _, l := range pairs {
+		losers[l] = true
+	}
 	for i, b := range bounds {
 		name := socks[i].Name
-		if errs[i] != nil {
-			failed++
-			if !strings.HasPrefix(name, "same-") || !errors.Is(errs[i], unix.EADDRINUSE) {
-				t.Errorf("%s: %v", name, errs[i])
+		if losers[i] {
+			if !errors.Is(errs[i], unix.EADDRINUSE) {
+				t.Errorf("%s: %v, want address already in use (an earlier unit has its port)", name, errs[i])
 			}
 			if b.Listeners != nil {
 				t.Errorf("%s failed but keeps %d listeners", name, len(b.Listeners))
 			}
+			continue
+		}
+		if errs[i] != nil {
+			t.Errorf("%s: %v", name, errs[i])
 			continue
 		}
 		for _, l := range b.Listeners {
@@ -143,7 +161,7 @@ func TestBinderListenAll(t *testing.T) {
 			}
 		}
 	}
-	if failed != 1 {
-		t.Errorf("%d units failed, want exactly one of same-a and same-b", failed)
+	if _, err := os.Lstat(filepath.Join(d, "dgram")); !os.IsNotExist(err) {
+		t.Errorf("fs-b.socket failed but its socket file is still there (%v)", err)
 	}
 }
