@@ -200,7 +200,10 @@ func (l *loader) scan(dirs []string) {
 		// clean+sep+name is filepath.Join(dir, name) without a Clean per
 		// entry: an entry's name has no slash and is not "." or "..".
 		clean, sep := filepath.Clean(dir), "/"
-		if strings.HasSuffix(clean, "/") {
+		switch {
+		case clean == ".":
+			clean, sep = "", "" // Join(".", name) is name
+		case strings.HasSuffix(clean, "/"):
 			sep = "" // the root
 		}
 		for _, ent := range ents {

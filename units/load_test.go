@@ -444,3 +444,20 @@ func TestOnScanned(t *testing.T) {
 		t.Error("a socket unit was loaded before OnScanned was called")
 	}
 }
+
+// The unit directory as given is the prefix of every unit's path, as
+// filepath.Join makes it: also for ".", "dir/" and "/".
+func TestScanPaths(t *testing.T) {
+	dir := t.TempDir()
+	writeUnits(t, dir, map[string]string{"a.socket": "[Socket]\nListenStream=127.0.0.1:1234\n", "a.service": svcTrue})
+	t.Chdir(dir)
+	for _, d := range []string{".", "./", dir, dir + "/", dir + "/../" + filepath.Base(dir)} {
+		set, diags := Load([]string{d}, LoadOptions{LookPath: fakeLookPath})
+		if err := diags.Err(); err != nil || len(set.Sockets) != 1 {
+			t.Fatalf("%q: %d sockets, %v", d, len(set.Sockets), err)
+		}
+		if got, want := set.Sockets[0].FragmentPath, filepath.Join(d, "a.socket"); got != want {
+			t.Errorf("%q: FragmentPath %q, want %q", d, got, want)
+		}
+	}
+}
