@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/coreos/go-systemd/v22/daemon"
@@ -96,6 +97,16 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		log.Warn("inherited fds", zap.Error(err))
 	}
 
+	// Loading makes several times the garbage it keeps (10,000 units: 38
+	// MB allocated, 10 MB kept). Collecting at twice the default heap
+	// growth while loading measured 0.21 -> 0.18 s to have 10,000 sockets
+	// listening, for a peak RSS 3-6 MB higher while loading (28-31 -> 33-34
+	// MB) and the same RSS once started (the garbage goes back to the OS
+	// before the sockets listen). An administrator's GOGC= still wins.
+	gcDefault := os.Getenv("GOGC") == ""
+	if gcDefault {
+		debug.SetGCPercent(200)
+	}
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer cancel()
 	sup, err := supervisor.New(supervisor.Options{
@@ -122,6 +133,9 @@ func Run(args []string, stdout, stderr io.Writer) int {
 			// GOMAXPROCS= still wins.
 			if os.Getenv("GOMAXPROCS") == "" {
 				runtime.GOMAXPROCS(1)
+			}
+			if gcDefault {
+				debug.SetGCPercent(100)
 			}
 		},
 	})
