@@ -84,7 +84,9 @@ type Supervisor struct {
 	// startSockets takes them.
 	prebound  map[*units.Socket]prebound
 	prebinder *activator.Binder // completes them (DeferListen)
-	deferred  []*socketUnit     // bound from prebound, waiting for listenDeferred
+	// startSpawner starts the spawner during the first load (see scanned).
+	startSpawner func(sockets int)
+	deferred     []*socketUnit // bound from prebound, waiting for listenDeferred
 
 	spawnq   chan spawnJob
 	spawnWG  sync.WaitGroup
@@ -156,32 +158,51 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	if err != nil {
 		s.log.Warn("cannot raise the open files limit", zap.Error(err))
 	}
-	t0 := time.Now()
-	s.load()
-	nfds := activator.CountFDs(s.set.Sockets)
-	if err := activator.CheckNoFileLimit(cur, nfds); err != nil {
-		s.log.Warn("open files limit", zap.Error(err), zap.Uint64("soft", cur), zap.Uint64("hard", max))
-	}
-
 	// The reaper reports exits from its own goroutine; quit keeps it from
 	// blocking once Run has returned.
 	exits := make(chan spawner.Exit, 1024)
 	quit := make(chan struct{})
-	sp, err := spawner.New(spawner.Options{
-		Logger:    s.log,
-		Subreaper: s.opts.Subreaper,
-		// fork() copies the fd table and exec closes every close-on-exec
-		// fd, so with many listeners children are forked from a small
-		// fork server instead; with few, forking directly is cheaper than
-		// the round trip to it (see bench/README.md).
-		DirectFork: nfds < directForkMaxFDs,
-		OnExit: func(e spawner.Exit) {
-			select {
-			case exits <- e:
-			case <-quit:
-			}
-		},
-	})
+	type started struct {
+		sp  *spawner.Spawner
+		err error
+	}
+	spc := make(chan started, 1)
+	// The spawner starts while the units load, once the scan has counted
+	// them (its fork server takes a few ms to start).
+	s.startSpawner = func(sockets int) {
+		go func() {
+			sp, err := spawner.New(spawner.Options{
+				Logger:    s.log,
+				Subreaper: s.opts.Subreaper,
+				// fork() copies the fd table and exec closes every
+				// close-on-exec fd, so with many listeners children are
+				// forked from a small fork server instead; with few,
+				// forking directly is cheaper than the round trip to it
+				// (see bench/README.md). Socket units mostly have one
+				// listener each.
+				DirectFork: sockets < directForkMaxFDs,
+				OnExit: func(e spawner.Exit) {
+					select {
+					case exits <- e:
+					case <-quit:
+					}
+				},
+			})
+			spc <- started{sp, err}
+		}()
+	}
+	t0 := time.Now()
+	s.load()
+	if start := s.startSpawner; start != nil { // the load did not scan
+		s.startSpawner = nil
+		start(len(s.set.Sockets))
+	}
+	nfds := activator.CountFDs(s.set.Sockets)
+	if err := activator.CheckNoFileLimit(cur, nfds); err != nil {
+		s.log.Warn("open files limit", zap.Error(err), zap.Uint64("soft", cur), zap.Uint64("hard", max))
+	}
+	res := <-spc
+	sp, err := res.sp, res.err
 	if err != nil {
 		for _, p := range s.prebound { // bound while loading, never to listen
 			p.b.Close(true)
@@ -296,7 +317,17 @@ func (s *Supervisor) load() {
 // diagnostics are logged from it.
 func (s *Supervisor) loadOptions(onSocket func(*units.Socket)) units.LoadOptions {
 	return units.LoadOptions{UserMode: s.opts.UserMode, OnSocket: onSocket,
-		OnScanned: s.growFDTable, LazyTemplates: true, OnLateDiagnostics: s.logDiagnostics}
+		OnScanned: s.scanned, LazyTemplates: true, OnLateDiagnostics: s.logDiagnostics}
+}
+
+// scanned is told the number of socket units a load found before it reads
+// them; the first load also starts the spawner then.
+func (s *Supervisor) scanned(sockets int) {
+	s.growFDTable(sockets)
+	if start := s.startSpawner; start != nil {
+		s.startSpawner = nil
+		start(sockets)
+	}
 }
 
 // growFDTable sizes the descriptor table for the socket units a load found
@@ -368,6 +399,8 @@ func contains[T comparable](list []T, v T) bool {
 // forked from sockd itself rather than from the fork server: measured
 // here, a direct fork costs about 0.07 µs more per open fd, the fork
 // server's round trip about 90 µs, so they break even near 1,300 fds.
+// The spawner starts before the units are read, so the count it is
+// compared with is that of the socket unit files.
 const directForkMaxFDs = 1000
 
 // prebound is the result of binding a socket unit while the units loaded.
