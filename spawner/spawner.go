@@ -219,6 +219,24 @@ func New(opts Options) (*Spawner, error) {
 	return s, nil
 }
 
+// SetDirectFork changes the choice Options.DirectFork made in New: true
+// stops the fork server, false starts one when there is none (if it cannot
+// start, Start keeps forking directly, as after New). It must not be
+// called while a Start is running.
+func (s *Spawner) SetDirectFork(direct bool) {
+	switch {
+	case direct && s.fs != nil:
+		s.fs.close()
+		s.fs = nil
+	case !direct && s.fs == nil && !s.closed.Load():
+		fs, err := s.startForkServer()
+		if err != nil {
+			s.log.Warn("no fork server; forking directly", zap.Error(err))
+		}
+		s.fs = fs
+	}
+}
+
 // Close stops the fork server and the orphan reaper and releases the
 // Spawner's resources; Start then fails with ErrClosed. It must not be
 // called while a Start is still running. It does not stop running

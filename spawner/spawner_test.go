@@ -1225,3 +1225,61 @@ func kernelAtLeast(t *testing.T, major, minor int) bool {
 	}
 	return ma > major || ma == major && mi >= minor
 }
+
+// SetDirectFork starts a fork server a Spawner made with DirectFork lacks,
+// and stops it again; services start either way, and the fork server's
+// exit is not reported as a service's.
+func TestSetDirectFork(t *testing.T) {
+	var mu sync.Mutex
+	var exits []Exit
+	s := newSpawner(t, Options{DirectFork: true, OnExit: func(e Exit) {
+		mu.Lock()
+		exits = append(exits, e)
+		mu.Unlock()
+	}})
+	start := func() {
+		t.Helper()
+		p, err := s.Start(&Spec{Unit: "t.service", Path: "/bin/true"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := p.Wait(); !e.Success() {
+			t.Fatal(e)
+		}
+	}
+	if s.fs != nil {
+		t.Fatal("fork server with DirectFork")
+	}
+	s.SetDirectFork(false)
+	if s.fs == nil {
+		t.Fatal("no fork server after SetDirectFork(false)")
+	}
+	server := s.fs.proc
+	start()
+	s.SetDirectFork(true)
+	if s.fs != nil {
+		t.Fatal("fork server kept after SetDirectFork(true)")
+	}
+	select {
+	case <-server.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("fork server still running")
+	}
+	s.SetDirectFork(true) // no-op
+	start()
+	mu.Lock()
+	for _, e := range exits {
+		if e.Unit != "t.service" {
+			t.Errorf("exit reported for %q (pid %d)", e.Unit, e.Pid)
+		}
+	}
+	if len(exits) != 2 {
+		t.Errorf("%d exits reported, want 2", len(exits))
+	}
+	mu.Unlock()
+	s.Close()
+	s.SetDirectFork(false)
+	if s.fs != nil {
+		t.Error("fork server started after Close")
+	}
+}

@@ -203,6 +203,10 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	}
 	res := <-spc
 	sp, err := res.sp, res.err
+	if err == nil {
+		// The scan counted unit files; the choice is the listeners'.
+		sp.SetDirectFork(nfds < directForkMaxFDs)
+	}
 	if err != nil {
 		for _, p := range s.prebound { // bound while loading, never to listen
 			p.b.Close(true)
@@ -399,8 +403,8 @@ func contains[T comparable](list []T, v T) bool {
 // forked from sockd itself rather than from the fork server: measured
 // here, a direct fork costs about 0.07 µs more per open fd, the fork
 // server's round trip about 90 µs, so they break even near 1,300 fds.
-// The spawner starts before the units are read, so the count it is
-// compared with is that of the socket unit files.
+// The spawner starts before the units are read, with the count of socket
+// unit files; once they are loaded, the count of their listeners decides.
 const directForkMaxFDs = 1000
 
 // prebound is the result of binding a socket unit while the units loaded.

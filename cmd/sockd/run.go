@@ -104,8 +104,9 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	// MB) and the same RSS once started (the garbage goes back to the OS
 	// before the sockets listen). An administrator's GOGC= still wins.
 	gcDefault := os.Getenv("GOGC") == ""
+	gcPercent := -1
 	if gcDefault {
-		debug.SetGCPercent(200)
+		gcPercent = debug.SetGCPercent(200)
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer cancel()
@@ -135,7 +136,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 				runtime.GOMAXPROCS(1)
 			}
 			if gcDefault {
-				debug.SetGCPercent(100)
+				debug.SetGCPercent(gcPercent)
 			}
 		},
 	})
