@@ -178,8 +178,8 @@ func (s *Supervisor) Run(ctx context.Context) error {
 				// close-on-exec fd, so with many listeners children are
 				// forked from a small fork server instead; with few,
 				// forking directly is cheaper than the round trip to it
-				// (see bench/README.md). Socket units mostly have one
-				// listener each.
+				// (see bench/README.md). A first guess from the unit
+				// files, settled below from their listeners.
 				DirectFork: sockets < directForkMaxFDs,
 				OnExit: func(e spawner.Exit) {
 					select {
@@ -203,10 +203,6 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	}
 	res := <-spc
 	sp, err := res.sp, res.err
-	if err == nil {
-		// The scan counted unit files; the choice is the listeners'.
-		sp.SetDirectFork(nfds < directForkMaxFDs)
-	}
 	if err != nil {
 		for _, p := range s.prebound { // bound while loading, never to listen
 			p.b.Close(true)
@@ -216,6 +212,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("spawner: %w", err)
 	}
+	sp.SetDirectFork(nfds < directForkMaxFDs) // the listeners', not the files'
 	s.sp = sp
 	// Two workers measured best (1, 2 and 4 tried, spawn-per-conn C=8);
 	// sockd run then keeps one P (cmd/sockd), and a vfork holds its P
