@@ -163,7 +163,8 @@ func (b *Binder) Listen(bound *Bound) error {
 	return nil
 }
 
-// ListenAll is Listen for each of bounds: errs[i] belongs to bounds[i].
+// ListenAll is Listen for each of bounds; failed maps the index of each
+// unit that failed (and was undone) to its error, nil when none did.
 // listen() of thousands of sockets is kernel work that spreads over the
 // cores, so units listen on up to GOMAXPROCS goroutines, except those that
 // must keep their order on the calling goroutine: units with file-system
@@ -171,77 +172,109 @@ func (b *Binder) Listen(bound *Bound) error {
 // another unit of bounds also listens on. Every IP socket has
 // SO_REUSEADDR, so two units on one port both bind and the first to
 // listen() gets it: in the order of bounds (name order at start-up), as
-// when they start one after the other.
-func (b *Binder) ListenAll(bounds []*Bound) (errs []error) {
-	errs = make([]error, len(bounds))
-	owner := map[uint64]int{} // port key -> first unit listening on it
-	shared := map[int]bool{}  // units sharing a port key with another one
-	for i, bound := range bounds {
+// when they start one after the other. It allocates little (a bit per
+// unit) so that sockd's memory is at its steady size when its sockets
+// listen.
+func (b *Binder) ListenAll(bounds []*Bound) (failed map[int]error) {
+	serial := make([]uint64, (len(bounds)+63)/64)
+	mark := func(i int) { serial[i/64] |= 1 << (i % 64) }
+	inOrder := func(i int) bool { return serial[i/64]&(1<<(i%64)) != 0 }
+	// Ports listened on more than once: a bit per IP port, a map for the
+	// (rare) vsock ports.
+	var seen, dup [1 << 16 / 64]uint64
+	var vsock map[uint32]int
+	count := func(bound *Bound, note func(ip bool, port uint32)) {
 		for _, d := range bound.deferred {
-			k := listenKey(&bound.Listeners[d.i])
-			if k == 0 {
-				continue
-			}
-			if j, ok := owner[k]; !ok {
-				owner[k] = i
-			} else if j != i {
-				shared[i], shared[j] = true, true
+			if ip, port, ok := listenPort(&bound.Listeners[d.i]); ok {
+				note(ip, port)
 			}
 		}
 	}
-	var par []int
 	for i, bound := range bounds {
-		if bound.fs == nil && !shared[i] {
-			par = append(par, i)
+		if bound.fs != nil {
+			mark(i)
 		}
+		count(bound, func(ip bool, port uint32) {
+			if !ip {
+				if vsock == nil {
+					vsock = map[uint32]int{}
+				}
+				vsock[port]++
+			} else if seen[port/64]&(1<<(port%64)) != 0 {
+				dup[port/64] |= 1 << (port % 64)
+			} else {
+				seen[port/64] |= 1 << (port % 64)
+			}
+		})
+	}
+	for i, bound := range bounds {
+		count(bound, func(ip bool, port uint32) {
+			if ip && dup[port/64]&(1<<(port%64)) != 0 || !ip && vsock[port] > 1 {
+				mark(i)
+			}
+		})
+	}
+
+	var mu sync.Mutex
+	record := func(i int, err error) {
+		mu.Lock()
+		if failed == nil {
+			failed = map[int]error{}
+		}
+		failed[i] = err
+		mu.Unlock()
 	}
 	var next atomic.Int64
 	work := func() {
 		for {
 			end := int(next.Add(listenChunk))
 			start := end - listenChunk
-			if start >= len(par) {
+			if start >= len(bounds) {
 				return
 			}
-			for _, i := range par[start:min(end, len(par))] {
-				errs[i] = b.Listen(bounds[i])
+			for i := start; i < min(end, len(bounds)); i++ {
+				if !inOrder(i) {
+					if err := b.Listen(bounds[i]); err != nil {
+						record(i, err)
+					}
+				}
 			}
 		}
 	}
 	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), (len(par)+listenChunk-1)/listenChunk) - 1 {
+	for range min(runtime.GOMAXPROCS(0), (len(bounds)+listenChunk-1)/listenChunk) - 1 {
 		wg.Go(work)
 	}
 	for i, bound := range bounds {
-		if bound.fs != nil || shared[i] {
-			errs[i] = b.Listen(bound)
+		if inOrder(i) {
+			if err := b.Listen(bound); err != nil {
+				record(i, err)
+			}
 		}
 	}
 	work()
 	wg.Wait()
-	return errs
+	return failed
 }
 
-// listenKey identifies what listen() of l may find taken: the port of an
-// IP or vsock stream or seqpacket socket (its address does not matter:
-// 0.0.0.0, an address and [::] on one port conflict). 0: nothing (other
-// kinds conflict at bind(), which is exclusive for them; port 0 is
-// assigned at bind).
-func listenKey(l *BoundListener) uint64 {
+// listenPort is what listen() of l may find taken: the port of an IP
+// (ip) or vsock stream or seqpacket socket; its address does not matter
+// (0.0.0.0, an address and [::] on one port conflict). ok is false for
+// other kinds (they conflict at bind(), which is exclusive for them) and
+// for port 0 (assigned at bind).
+func listenPort(l *BoundListener) (ip bool, port uint32, ok bool) {
 	if l.SockType != unix.SOCK_STREAM && l.SockType != unix.SOCK_SEQPACKET || l.Listener == nil {
-		return 0
+		return false, 0, false
 	}
 	switch l.Domain {
 	case unix.AF_INET, unix.AF_INET6:
-		if p := l.Listener.Addr.Port; p != 0 {
-			return 1<<32 | uint64(p)
-		}
+		p := l.Listener.Addr.Port
+		return true, uint32(p), p != 0
 	case unix.AF_VSOCK:
-		if p := l.Listener.Addr.VsockPort; p != unix.VMADDR_PORT_ANY {
-			return 2<<32 | uint64(p)
-		}
+		p := l.Listener.Addr.VsockPort
+		return false, p, p != unix.VMADDR_PORT_ANY
 	}
-	return 0
+	return false, 0, false
 }
 
 // listenChunk is how many units a goroutine of ListenAll takes at a time:

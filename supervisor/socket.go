@@ -103,20 +103,29 @@ func (s *Supervisor) startSockets() {
 // loading went back to the OS, so that nothing is allocated between the
 // first client being able to connect and sockd being at its steady size.
 func (s *Supervisor) listenDeferred() {
-	var bounds []*activator.Bound
-	var sus []*socketUnit
-	for _, su := range s.deferred {
-		if su.bound != nil { // else failed or stopped meanwhile
-			bounds = append(bounds, su.bound)
-			sus = append(sus, su)
+	bounds := s.deferredBounds
+	for i, su := range s.deferred {
+		if su.bound != bounds[i] { // failed or stopped meanwhile: not expected
+			bounds = nil
+			break
 		}
 	}
-	var errs []error
+	sus := s.deferred
+	if bounds == nil {
+		sus = nil
+		for _, su := range s.deferred {
+			if su.bound != nil {
+				bounds = append(bounds, su.bound)
+				sus = append(sus, su)
+			}
+		}
+	}
+	var failed map[int]error
 	if len(bounds) > 0 {
-		errs = s.prebinder.ListenAll(bounds)
+		failed = s.prebinder.ListenAll(bounds)
 	}
 	for i, su := range sus {
-		if err := errs[i]; err != nil {
+		if err := failed[i]; err != nil {
 			s.failSocket(su, ResultResources, err.Error())
 			continue
 		}
@@ -132,7 +141,7 @@ func (s *Supervisor) listenDeferred() {
 			s.disarm(su)
 		}
 	}
-	s.deferred = nil
+	s.deferred, s.deferredBounds = nil, nil
 	if s.prebinder != nil {
 		s.prebinder.Close()
 		s.prebinder = nil
@@ -178,6 +187,7 @@ func (s *Supervisor) bindSocket(su *socketUnit) {
 	}
 	if deferred {
 		s.deferred = append(s.deferred, su)
+		s.deferredBounds = append(s.deferredBounds, b)
 	}
 	su.trigger.reset()
 	for _, l := range su.lis {

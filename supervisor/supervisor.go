@@ -86,7 +86,12 @@ type Supervisor struct {
 	prebinder *activator.Binder // completes them (DeferListen)
 	// startSpawner starts the spawner during the first load (see scanned).
 	startSpawner func(sockets int)
-	deferred     []*socketUnit // bound from prebound, waiting for listenDeferred
+	// deferred are the units bound from prebound, waiting for
+	// listenDeferred; deferredBounds their Bounds, collected as they
+	// come so that nothing is allocated once the garbage of loading is
+	// gone.
+	deferred       []*socketUnit
+	deferredBounds []*activator.Bound
 
 	spawnq   chan spawnJob
 	spawnWG  sync.WaitGroup
