@@ -46,6 +46,9 @@ type Options struct {
 	// Inherited are fds sockd itself received through socket activation;
 	// matching listeners are adopted instead of bound. May be nil.
 	Inherited *activator.Inherited
+
+	// forkServerFDs, if not zero, replaces directForkMaxFDs (tests).
+	forkServerFDs int
 }
 
 // Supervisor runs socket units and their services.
@@ -185,7 +188,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 				// forking directly is cheaper than the round trip to it
 				// (see bench/README.md). A first guess from the unit
 				// files, settled below from their listeners.
-				DirectFork: sockets < directForkMaxFDs,
+				DirectFork: s.directFork(sockets),
 				OnExit: func(e spawner.Exit) {
 					select {
 					case exits <- e:
@@ -217,7 +220,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("spawner: %w", err)
 	}
-	sp.SetDirectFork(nfds < directForkMaxFDs) // the listeners', not the files'
+	sp.SetDirectFork(s.directFork(nfds)) // the listeners', not the files'
 	s.sp = sp
 	// Two workers measured best (1, 2 and 4 tried, spawn-per-conn C=8);
 	// sockd run then keeps one P (cmd/sockd), and a vfork holds its P
@@ -408,6 +411,15 @@ func contains[T comparable](list []T, v T) bool {
 // The spawner starts before the units are read, with the count of socket
 // unit files; once they are loaded, the count of their listeners decides.
 const directForkMaxFDs = 1000
+
+// directFork reports whether services are forked from sockd itself when it
+// holds fds listeners.
+func (s *Supervisor) directFork(fds int) bool {
+	if s.opts.forkServerFDs > 0 {
+		return fds < s.opts.forkServerFDs
+	}
+	return fds < directForkMaxFDs
+}
 
 // prebound is the result of binding a socket unit while the units loaded.
 type prebound struct {

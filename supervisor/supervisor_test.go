@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -272,16 +273,37 @@ func TestAcceptYesInetd(t *testing.T) {
 }
 
 // Accept=yes with the connection on fd 3: LISTEN_FDS=1, LISTEN_FDNAMES=
-// connection, LISTEN_PID, REMOTE_ADDR and REMOTE_PORT.
+// connection, LISTEN_PID, REMOTE_ADDR and REMOTE_PORT; forked by sockd
+// itself, and by the fork server it uses with many listeners (started
+// while the units load).
 func TestAcceptYesFD3(t *testing.T) {
-	port := freePort(t, "tcp")
+	for _, tt := range []struct {
+		name          string
+		forkServerFDs int // 0: the default, forking directly here
+		want          int // fork servers running
+	}{
+		{"direct", 0, 0},
+		{"fork-server", 1, 1},
+		// One unit file (a direct start guessed from the scan), two
+		// listeners: the fork server is started once they are loaded.
+		{"fork-server-after-load", 2, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) { testAcceptYesFD3(t, tt.forkServerFDs, tt.want) })
+	}
+}
+
+func testAcceptYesFD3(t *testing.T, forkServerFDs, servers int) {
+	port, other := freePort(t, "tcp"), freePort(t, "tcp")
 	newHarness(t, map[string]string{
-		"c.socket": fmt.Sprintf("[Socket]\nListenStream=127.0.0.1:%d\nAccept=yes\n", port),
+		"c.socket": fmt.Sprintf("[Socket]\nListenStream=127.0.0.1:%d\nListenStream=127.0.0.1:%d\nAccept=yes\n", port, other),
 		"c@.service": `[Service]
 ExecStart=@HELPER@
 Environment=SOCKD_TEST_HELPER=conn-report
 `,
-	})
+	}, func(o *Options) { o.forkServerFDs = forkServerFDs })
+	if got := len(forkServers(t)); got != servers {
+		t.Fatalf("%d fork servers running, want %d", got, servers)
+	}
 	c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
 	if err != nil {
 		t.Fatal(err)
@@ -797,4 +819,32 @@ Environment=SOCKD_TEST_HELPER=report
 	if r := readReport(t, c2); r.Pid != rep.Pid {
 		t.Errorf("second socket served by pid %d, want %d", r.Pid, rep.Pid)
 	}
+}
+
+// forkServers lists the pids of this process's children that run as the
+// spawner's fork server.
+func forkServers(t *testing.T) []int {
+	t.Helper()
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, st := range stats {
+		b, err := os.ReadFile(st)
+		if err != nil {
+			continue // gone
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) < 2 || f[1] != strconv.Itoa(os.Getpid()) {
+			continue
+		}
+		dir := filepath.Dir(st)
+		if cmd, _ := os.ReadFile(filepath.Join(dir, "cmdline")); bytes.HasPrefix(cmd, []byte("sockd-fork-server\x00")) {
+			pid, _ := strconv.Atoi(filepath.Base(dir))
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
