@@ -29,6 +29,8 @@ import (
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 	"golang.org/x/sys/unix"
+
+	"github.com/sockd/sockd/internal/testutil"
 )
 
 // description is what the describefds helper reports.
@@ -671,28 +673,13 @@ func TestNoZombies(t *testing.T) {
 	}
 }
 
-// zombieChildren scans /proc for children of this process in state Z.
+// zombieChildren lists this process's children in state Z.
 func zombieChildren(t *testing.T) []int {
 	t.Helper()
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var z []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		data, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...; comm may contain spaces.
-		rest := string(data[strings.LastIndexByte(string(data), ')')+2:])
-		f := strings.Fields(rest)
-		if len(f) > 1 && f[0] == "Z" && f[1] == strconv.Itoa(os.Getpid()) {
-			z = append(z, pid)
+	for _, c := range testutil.Children(t) {
+		if c.State == 'Z' {
+			z = append(z, c.Pid)
 		}
 	}
 	return z

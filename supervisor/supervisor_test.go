@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sockd/sockd/internal/testutil"
 	"github.com/sockd/sockd/spawner"
 )
 
@@ -511,24 +512,12 @@ func TestNoZombies(t *testing.T) {
 }
 
 // zombies lists this process's zombie children.
-func zombies(t *testing.T) []string {
+func zombies(t *testing.T) []int {
 	t.Helper()
-	ents, _ := os.ReadDir("/proc")
-	var z []string
-	me := strconv.Itoa(os.Getpid())
-	for _, e := range ents {
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) > 1 && f[0] == "Z" && f[1] == me {
-			z = append(z, e.Name())
+	var z []int
+	for _, c := range testutil.Children(t) {
+		if c.State == 'Z' {
+			z = append(z, c.Pid)
 		}
 	}
 	return z
@@ -825,25 +814,11 @@ Environment=SOCKD_TEST_HELPER=report
 // spawner's fork server.
 func forkServers(t *testing.T) []int {
 	t.Helper()
-	stats, err := filepath.Glob("/proc/[0-9]*/stat")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var pids []int
-	for _, st := range stats {
-		b, err := os.ReadFile(st)
-		if err != nil {
-			continue // gone
-		}
-		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
-		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-		if len(f) < 2 || f[1] != strconv.Itoa(os.Getpid()) {
-			continue
-		}
-		dir := filepath.Dir(st)
-		if cmd, _ := os.ReadFile(filepath.Join(dir, "cmdline")); bytes.HasPrefix(cmd, []byte("sockd-fork-server\x00")) {
-			pid, _ := strconv.Atoi(filepath.Base(dir))
-			pids = append(pids, pid)
+	for _, c := range testutil.Children(t) {
+		cmd, _ := os.ReadFile("/proc/" + strconv.Itoa(c.Pid) + "/cmdline")
+		if bytes.HasPrefix(cmd, []byte("sockd-fork-server\x00")) {
+			pids = append(pids, c.Pid)
 		}
 	}
 	return pids
