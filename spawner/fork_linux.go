@@ -53,6 +53,27 @@ var stepNames = [...]string{
 	stepExec:       "execve",
 }
 
+// stepExit is the exit status of a child that failed at a step: systemd's
+// (exit-status.h: EXIT_SETSID, EXIT_LIMITS, EXIT_NICE, EXIT_FDS,
+// EXIT_GROUP, EXIT_USER, EXIT_CHDIR, EXIT_NO_NEW_PRIVILEGES, EXIT_EXEC), so
+// that a start that did not wait for execve (Spec.NoWait) ends as
+// "status=203/EXEC" does under systemd. Sixteen entries, so that the
+// child's lookup needs no bounds check.
+var stepExit = [16]uint8{
+	stepSetsid:     220,
+	stepRlimit:     205,
+	stepNice:       201,
+	stepDup:        202,
+	stepNonblock:   202,
+	stepCloseRange: 202,
+	stepSetgroups:  216,
+	stepSetgid:     216,
+	stepSetuid:     217,
+	stepChdir:      200,
+	stepNoNewPrivs: 227,
+	stepExec:       203,
+}
+
 type rlimitEntry struct {
 	resource uintptr
 	lim      unix.Rlimit
@@ -108,6 +129,7 @@ type plan struct {
 	// clones the old way; callers remember it.
 	clone3   bool
 	noClone3 bool
+	cleared  bool // the child was made by clone3 with CLONE_CLEAR_SIGHAND
 	ignored  uint64
 	cargs    cloneArgs
 	pidfd    int32 // clone3 writes the pidfd here
@@ -159,20 +181,9 @@ var sigDefault [4]uint64
 func forkExec(p *plan) (pid uintptr, pidfd int32, err1 syscall.Errno) {
 	var (
 		flags   uintptr
-		i, fd   int
-		nextfd  int
-		pipe    int
-		r1      uintptr
-		sig     uintptr
-		n       uintptr
-		digits  [24]byte
-		errbuf  [2]uint32
-		emptySS uint64
-		lim     *rlimitEntry
 		cleared bool
 	)
 	pidfd = -1
-	pipe = p.pipe
 	flags = unix.CLONE_PIDFD
 	if p.vfork {
 		flags |= unix.CLONE_VM | unix.CLONE_VFORK
@@ -225,6 +236,38 @@ func forkExec(p *plan) (pid uintptr, pidfd int32, err1 syscall.Errno) {
 			return
 		}
 	}
+	p.cleared = cleared
+	childMain(p)
+	return // not reached
+}
+
+// childMain is the child's side of a start: it applies p and execs, or
+// reports the failing step and exits. It never returns. It runs without the
+// runtime (signals blocked, sharing the parent's memory, on the parent's
+// stack after a vfork or on a stack of its own after a no-wait clone), so it
+// only makes raw system calls, allocates nothing and must not grow the
+// stack (nosplit).
+//
+//go:nosplit
+//go:norace
+//go:nocheckptr
+func childMain(p *plan) {
+	var (
+		i, fd   int
+		nextfd  int
+		pipe    int
+		r1      uintptr
+		sig     uintptr
+		n       uintptr
+		digits  [24]byte
+		errbuf  [2]uint32
+		emptySS uint64
+		lim     *rlimitEntry
+		err1    syscall.Errno
+		cleared bool
+	)
+	pipe = p.pipe
+	cleared = p.cleared
 
 	// Child. Signals are blocked (runtime_BeforeFork); every disposition
 	// is reset before unblocking, so that the service starts with SIG_DFL
@@ -413,6 +456,6 @@ fail:
 		p.report = errbuf
 	}
 	for {
-		syscall.RawSyscall(unix.SYS_EXIT_GROUP, 253, 0, 0)
+		syscall.RawSyscall(unix.SYS_EXIT_GROUP, uintptr(stepExit[errbuf[0]&15]), 0, 0)
 	}
 }

@@ -60,6 +60,11 @@ type Exit struct {
 	Signal     syscall.Signal
 	CoreDumped bool
 	Time       time.Time
+	// StartErr is set when a Spec.NoWait start failed in the child, before
+	// or at execve: the error Start would have returned. Code is then
+	// systemd's status for the step (203 for execve, 200 for chdir, 217
+	// for setuid, …).
+	StartErr *StartError
 }
 
 // Success reports a normal exit with status 0.
@@ -89,6 +94,9 @@ type Process struct {
 	done     chan struct{}
 	exit     Exit
 	internal bool // the fork server: not reported to OnExit
+	// plan is kept for a Spec.NoWait start until the process is reaped:
+	// a child that failed before its execve left its report there.
+	plan *plan
 	// notReaped counts reports of a readable pidfd that waitid found
 	// nothing for (reaper goroutine only).
 	notReaped int
@@ -136,6 +144,7 @@ type Spawner struct {
 	vfork    bool
 	nofile   rlimitEntry // RLIMIT_NOFILE for services that set none
 	fs       *forkServer // nil: fork directly
+	stacks   stackPool   // child stacks for Spec.NoWait
 	lineBufs *sync.Pool  // capture buffers
 
 	// spawnMu is read-locked by Start from before the clone until the pid is
@@ -253,6 +262,7 @@ func (s *Spawner) Close() error {
 			signal.Stop(s.sigc)
 		}
 		s.wg.Wait()
+		s.stacks.release()
 		unix.Close(s.devnull)
 		// The reaper keeps going while processes are left; it ends with
 		// the last one.
@@ -293,7 +303,14 @@ func (s *Spawner) Start(spec *Spec) (*Process, error) {
 	if s.subreaper {
 		s.spawnMu.RLock()
 	}
-	pid, pidfd, step, errno, err := s.spawn(r)
+	var pl *plan
+	pid, pidfd, step, errno := 0, -1, uint32(0), syscall.Errno(0)
+	if r.noWait && s.ownStackOK() {
+		pid, pidfd, pl, err = s.spawnOwnStack(r)
+	}
+	if pl == nil && err == nil {
+		pid, pidfd, step, errno, err = s.spawn(r)
+	}
 	if err != nil {
 		if s.subreaper {
 			s.spawnMu.RUnlock()
@@ -311,7 +328,7 @@ func (s *Spawner) Start(spec *Spec) (*Process, error) {
 		return fail(stepNames[step], errno)
 	}
 
-	proc := s.track(spec.Unit, pid, pidfd, false)
+	proc := s.track(spec.Unit, pid, pidfd, false, pl)
 	if s.subreaper {
 		s.spawnMu.RUnlock()
 	}
@@ -323,8 +340,8 @@ func (s *Spawner) Start(spec *Spec) (*Process, error) {
 }
 
 // track registers a started child with the reaper.
-func (s *Spawner) track(unit string, pid, pidfd int, internal bool) *Process {
-	proc := &Process{Unit: unit, Pid: pid, Pgid: pid, pidfd: pidfd, done: make(chan struct{}), internal: internal}
+func (s *Spawner) track(unit string, pid, pidfd int, internal bool, pl *plan) *Process {
+	proc := &Process{Unit: unit, Pid: pid, Pgid: pid, pidfd: pidfd, done: make(chan struct{}), internal: internal, plan: pl}
 	s.procsMu.Lock()
 	s.procs[proc.Pid] = proc
 	s.procsMu.Unlock()
@@ -518,6 +535,12 @@ func (s *Spawner) waitBlocking(p *Process) {
 // finish records p's exit, closes its pidfd (which also takes it out of the
 // reaper's set), reports it and wakes waiters.
 func (s *Spawner) finish(p *Process, e Exit) {
+	if p.plan != nil {
+		if step, errno := decodeReport(p.plan.report); step != 0 {
+			e.StartErr = &StartError{Unit: p.Unit, Path: bytePtrString(p.plan.path), Op: stepNames[step], Err: errno}
+		}
+		p.plan = nil
+	}
 	p.exit = e
 	p.mu.Lock()
 	// Explicitly out of the reaper's set: closing is not enough while a
@@ -664,6 +687,7 @@ type request struct {
 	groups    []uint32
 	rlimits   []rlimitEntry
 	sameSess  bool
+	noWait    bool
 	setNice   bool
 	nice      int
 	umask     int
@@ -818,6 +842,7 @@ func (s *Spawner) prepare(spec *Spec) (*request, *cleanup, error) {
 	}
 	r.nnp = spec.NoNewPrivs
 	r.sameSess = spec.SameSession
+	r.noWait = spec.NoWait
 	return r, cl, nil
 }
 

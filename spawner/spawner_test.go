@@ -213,16 +213,39 @@ func getenv(env []string, k string) (string, bool) {
 // state run in each: the fork server, and forking directly with and without
 // CLONE_VM, each with clone3 (CLONE_CLEAR_SIGHAND) and with the plain clone
 // used where clone3 is refused.
+//
+// direct-nowait sets Spec.NoWait: the child runs on a stack of its own and
+// Start does not wait for its execve (amd64 with clone3).
 var spawnModes = []struct {
 	name          string
 	direct, vfork bool
 	noClone3      bool
+	noWait        bool
 }{
-	{"forkserver", false, haveVfork, false},
-	{"direct-vfork", true, true, false},
-	{"direct-fork", true, false, false},
-	{"direct-vfork-clone", true, true, true},
-	{"direct-fork-clone", true, false, true},
+	{"forkserver", false, haveVfork, false, false},
+	{"direct-vfork", true, true, false, false},
+	{"direct-fork", true, false, false, false},
+	{"direct-vfork-clone", true, true, true, false},
+	{"direct-fork-clone", true, false, true, false},
+	{"direct-nowait", true, true, false, true},
+}
+
+// checkNoWait fails a test of the direct-nowait mode whose starts waited
+// after all (skipping where they cannot: not amd64, or no clone3).
+func checkNoWait(t *testing.T, s *Spawner, noWait bool) {
+	t.Helper()
+	if !noWait {
+		return
+	}
+	if !haveOwnStack || s.fork.noClone3.Load() {
+		t.Skip("starts without waiting need amd64 and clone3")
+	}
+	s.stacks.mu.Lock()
+	n := len(s.stacks.free) + len(s.stacks.busy)
+	s.stacks.mu.Unlock()
+	if !s.NoWaitStarts() || n == 0 {
+		t.Errorf("NoWaitStarts %v, %d child stacks: the start waited", s.NoWaitStarts(), n)
+	}
 }
 
 func newSpawnerMode(t *testing.T, opts Options, direct, vfork, noClone3 bool) *Spawner {
@@ -244,13 +267,15 @@ func TestDescribe(t *testing.T) {
 	for _, m := range spawnModes {
 		for _, nonblock := range []bool{false, true} {
 			t.Run(m.name+"/nonblock="+strconv.FormatBool(nonblock), func(t *testing.T) {
-				testDescribe(t, newSpawnerMode(t, Options{}, m.direct, m.vfork, m.noClone3), nonblock)
+				s := newSpawnerMode(t, Options{}, m.direct, m.vfork, m.noClone3)
+				testDescribe(t, s, nonblock, m.noWait)
+				checkNoWait(t, s, m.noWait)
 			})
 		}
 	}
 }
 
-func testDescribe(t *testing.T, s *Spawner, nonblock bool) {
+func testDescribe(t *testing.T, s *Spawner, nonblock, noWait bool) {
 	// Two listeners (created O_NONBLOCK by Go) and a stray inheritable fd
 	// that must not reach the child.
 	l1, err := net.Listen("tcp", "127.0.0.1:0")
@@ -288,6 +313,7 @@ func testDescribe(t *testing.T, s *Spawner, nonblock bool) {
 	spec.Names = []string{"web.socket", "admin"}
 	spec.ListenEnv = true
 	spec.NonBlocking = nonblock
+	spec.NoWait = noWait
 	spec.Dir = workdir
 	spec.Umask = &umask
 	spec.Nice = &nice
@@ -628,6 +654,66 @@ func TestStartErrors(t *testing.T) {
 	_, err = s.Start(&Spec{Path: "true"})
 	if err == nil {
 		t.Error("relative path accepted")
+	}
+}
+
+// TestNoWaitStartErrors: a start that does not wait for execve reports a
+// failure in the child with its exit: systemd's status for the step, and
+// the error Start would have returned.
+func TestNoWaitStartErrors(t *testing.T) {
+	s := newSpawner(t, Options{DirectFork: true})
+	for _, tt := range []struct {
+		name string
+		spec Spec
+		op   string
+		code int
+	}{
+		{"missing program", Spec{Path: "/nonexistent/program"}, "execve", 203},
+		{"missing dir", Spec{Path: "/bin/true", Dir: "/nonexistent"}, "chdir", 200},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := tt.spec
+			spec.Unit = "x.service"
+			spec.NoWait = true
+			p, err := s.Start(&spec)
+			checkNoWait(t, s, true)
+			if err != nil {
+				t.Fatalf("Start: %v, want the failure with the exit", err)
+			}
+			e := p.Wait()
+			if e.Code != tt.code || e.StartErr == nil || e.StartErr.Op != tt.op || !errors.Is(e.StartErr, syscall.ENOENT) ||
+				e.StartErr.Unit != "x.service" || e.StartErr.Path != spec.Path {
+				t.Errorf("exit %v, start error %#v; want status %d, %s: ENOENT", e, e.StartErr, tt.code, tt.op)
+			}
+		})
+	}
+	// A program that exits 203 by itself is not a failed start.
+	p, err := s.Start(&Spec{Path: "/bin/sh", Argv: []string{"sh", "-c", "exit 203"}, NoWait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := p.Wait(); e.Code != 203 || e.StartErr != nil {
+		t.Errorf("exit %v, start error %v; want status 203 and none", e, e.StartErr)
+	}
+}
+
+// TestNoWaitStacksReused: a child's stack goes back to the pool once the
+// child has exec'd, so sequential starts keep using one or two.
+func TestNoWaitStacksReused(t *testing.T) {
+	s := newSpawner(t, Options{DirectFork: true})
+	for range 50 {
+		p, err := s.Start(&Spec{Path: "/bin/true", NoWait: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Wait()
+	}
+	checkNoWait(t, s, true)
+	s.stacks.mu.Lock()
+	n := len(s.stacks.free) + len(s.stacks.busy)
+	s.stacks.mu.Unlock()
+	if n > 2 {
+		t.Errorf("%d child stacks for 50 sequential starts, want 1 or 2", n)
 	}
 }
 
@@ -1130,8 +1216,17 @@ func TestSpawnStress(t *testing.T) {
 						case 2:
 							spec = &Spec{Path: "/nonexistent/program"}
 						}
+						spec.NoWait = m.noWait
 						p, err := s.Start(spec)
 						if (g+i)%3 == 2 {
+							if err == nil && m.noWait {
+								e := p.Wait()
+								if e.Code != 203 || e.StartErr == nil {
+									t.Errorf("missing program: %v, start error %v; want status 203 and the error", e, e.StartErr)
+									continue
+								}
+								err = e.StartErr
+							}
 							if !errors.Is(err, syscall.ENOENT) {
 								t.Errorf("missing program: %v", err)
 							}
@@ -1151,6 +1246,7 @@ func TestSpawnStress(t *testing.T) {
 			wg.Wait()
 			close(stop)
 			churn.Wait()
+			checkNoWait(t, s, m.noWait)
 		})
 	}
 }
@@ -1177,7 +1273,10 @@ func TestIgnoredSignalsReset(t *testing.T) {
 	for _, m := range spawnModes {
 		t.Run(m.name, func(t *testing.T) {
 			s := newSpawnerMode(t, Options{}, m.direct, m.vfork, m.noClone3)
-			out, exit := runCapture(t, s, helperSpec(t, "describefds"))
+			spec := helperSpec(t, "describefds")
+			spec.NoWait = m.noWait
+			out, exit := runCapture(t, s, spec)
+			checkNoWait(t, s, m.noWait)
 			if !exit.Success() {
 				t.Fatalf("helper: %v; output %s", exit, out)
 			}

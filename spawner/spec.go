@@ -116,6 +116,13 @@ type Spec struct {
 	// start (see the package documentation); Accept=yes services may
 	// prefer to skip it. Process.Pgid is the pid either way.
 	SameSession bool
+	// NoWait lets Start return as soon as the child exists, without
+	// waiting for its execve, as a fork(2)-based server does: a failure
+	// in the child (a missing program, a failed chdir or setuid) is then
+	// reported with its exit, in Exit.StartErr, instead of by Start. It
+	// applies where the Spawner forks directly on amd64; elsewhere Start
+	// waits as usual.
+	NoWait bool
 }
 
 // Rlimit is one Limit*= value (the units package has the same shape; the
