@@ -83,7 +83,8 @@
 // the ABI0 wrapper an assembly CALL goes through, because in race builds
 // that wrapper calls the race detector, which must not run in the child.
 // Side by side at 8 concurrent connections, 1,909 against 1,769
-// connections/s (bench/README.md).
+// connections/s; with the SIGCHLD change below, 1,969 against tcpserver's
+// 1,803 (bench/README.md).
 //
 // # Why a fork server
 //
@@ -141,10 +142,17 @@
 // the process had been idle, which at one process per connection is once
 // per connection. There is no wait4(-1): other code in the
 // process (os/exec) keeps its children's exit statuses. With
-// Options.Subreaper the process becomes a child subreaper, and a SIGCHLD
-// handler peeks with waitid(P_ALL, WNOWAIT) and reaps only children that the
+// Options.Subreaper the process becomes a child subreaper, and a goroutine
+// peeks with waitid(P_ALL, WNOWAIT) and reaps only children that the
 // Spawner did not start (orphans of forking services); that mode assumes
 // nothing else in the process waits for children, which holds in sockd.
+// It looks on SIGCHLD, and after every exit of a tracked process. Relaying
+// SIGCHLD through os/signal wakes the runtime's signal thread and hands the
+// P between threads: at one process per connection, 50 µs of sockd's CPU
+// per connection and a tenth of its rate. So once a tracked process has
+// exited, SIGCHLD is no longer relayed; the looks after each tracked exit,
+// and a ticker every 100 ms, find orphans meanwhile, and after a tick
+// without tracked exits SIGCHLD is relayed again and the ticker stops.
 //
 // # Output capture
 //

@@ -798,6 +798,44 @@ func TestSubreaper(t *testing.T) {
 	}
 }
 
+// TestSubreaperWhileBusy: while tracked processes keep exiting, SIGCHLD is
+// not relayed (see reapOrphans); an orphan that dies meanwhile is reaped
+// all the same, and so is one that dies once the churn has stopped.
+func TestSubreaperWhileBusy(t *testing.T) {
+	s := newSpawner(t, Options{Subreaper: true})
+	orphan := func(life string) string {
+		out, e := runCapture(t, s, helperSpec(t, "orphan", life))
+		if !e.Success() {
+			t.Fatalf("orphan: %v", e)
+		}
+		return "/proc/" + strings.TrimSpace(string(out))
+	}
+	gone := func(proc string) bool {
+		_, err := os.Stat(proc)
+		return os.IsNotExist(err)
+	}
+	busy := orphan("300ms")
+	deadline := time.Now().Add(10 * time.Second)
+	for n := 0; !gone(busy); n++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("orphan %s not reaped while %d processes exited", busy, n)
+		}
+		p, err := s.Start(&Spec{Path: "/bin/true"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Wait()
+	}
+	quiet := orphan("500ms")
+	for !gone(quiet) {
+		if time.Now().After(deadline.Add(10 * time.Second)) {
+			data, _ := os.ReadFile(quiet + "/stat")
+			t.Fatalf("orphan %s not reaped once quiet: %s", quiet, data)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func TestCredentials(t *testing.T) {
 	if _, err := LookupCredential("no-such-user-sockd", "", nil); !errors.As(err, new(user.UnknownUserError)) {
 		t.Errorf("unknown user: %v", err)
