@@ -349,9 +349,11 @@ func (s *Supervisor) enterStart(sv *serviceUnit) {
 		return
 	}
 	cmd := &sv.u.ExecStart[sv.cmdIndex]
-	if sv.instanceOf != nil && s.spawnq != nil {
+	if sv.instanceOf != nil && s.spawnq != nil && !s.sp.NoWaitStarts() {
 		// Accept=yes instances start asynchronously, so that accepting
 		// and starting the next ones overlaps with this one's execve.
+		// Where the spawner does not wait for execve at all (Spec.NoWait),
+		// they start right here instead.
 		spec, err := s.spec(sv, cmd, roleMain)
 		if err != nil {
 			s.startFailed(sv, err)
@@ -508,6 +510,13 @@ func (s *Supervisor) onExit(ex spawner.Exit) {
 	}
 	sv.mainExit, sv.hasMainExit = ex, true
 	sv.lastExit = describeExit(ex)
+	if ex.StartErr != nil {
+		// A start that did not wait for execve (an Accept=yes instance)
+		// learns of a failure with the exit, as systemd does
+		// (status=203/EXEC).
+		s.log.Error("failed to start service", zap.String("unit", sv.u.Name), zap.Int("pid", ex.Pid), zap.Error(ex.StartErr))
+		sv.lastExit += " (" + ex.StartErr.Op + ": " + ex.StartErr.Err.Error() + ")"
+	}
 	clean, result := exitClean(sv.u.ServiceSettings, ex, sv.u.Type == units.TypeOneshot)
 	fields := []zap.Field{zap.String("unit", sv.u.Name), zap.Int("pid", ex.Pid), zap.String("status", sv.lastExit)}
 	if clean || sv.phase >= phStop {

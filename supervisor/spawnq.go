@@ -13,9 +13,11 @@ type spawnJob struct {
 }
 
 // startSpawnWorkers starts n goroutines that run spawner.Start for
-// asynchronous starts (Accept=yes instances). A start blocks its thread
-// until the child's execve is done (vfork); with the work spread over
-// several threads the owner goroutine keeps accepting meanwhile. Results
+// asynchronous starts (Accept=yes instances) where the spawner waits for
+// the child's execve (through the fork server, or without the no-wait
+// clone; see spawner.NoWaitStarts): such a start blocks its thread until
+// the execve is done, and with the work on other goroutines the owner
+// keeps accepting meanwhile. Results
 // come back through s.calls, so unit state is still only touched by the
 // owner. quit stops the workers once Run is over.
 func (s *Supervisor) startSpawnWorkers(n int, quit <-chan struct{}) {

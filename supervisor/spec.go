@@ -61,6 +61,9 @@ func (s *Supervisor) spec(sv *serviceUnit, cmd *units.Command, role procRole) (*
 		Nice:        x.Nice,
 		NoNewPrivs:  x.NoNewPrivileges,
 		NonBlocking: u.NonBlocking,
+		// An Accept=yes instance's main process: sockd goes on accepting
+		// while it execs, and a failed exec arrives as its exit.
+		NoWait: sv.instanceOf != nil && role == roleMain,
 	}
 	var sockFD = -1
 	if sv.conn != nil {

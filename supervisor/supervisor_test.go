@@ -327,6 +327,46 @@ Environment=SOCKD_TEST_HELPER=conn-report
 	}
 }
 
+// An Accept=yes instance whose program is missing: the instance starts
+// without waiting for execve, so the failure comes with its exit, as
+// systemd's status=203/EXEC does. The client sees the connection end, the
+// slot is given back and the socket keeps listening.
+func TestAcceptYesMissingProgram(t *testing.T) {
+	h := newHarness(t, map[string]string{
+		"m.socket":   "[Socket]\nListenStream=@TMP@/m.sock\nAccept=yes\nMaxConnections=1\n",
+		"m@.service": "[Service]\nExecStart=/nonexistent/program\nStandardInput=socket\n",
+	})
+	for i := range 3 {
+		c, err := net.Dial("unix", filepath.Join(h.tmp, "m.sock"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if n, err := c.Read(make([]byte, 1)); err != io.EOF {
+			t.Errorf("connection %d: read %d, %v; want EOF", i, n, err)
+		}
+		c.Close()
+		h.waitFor("slot given back", func() bool { return h.socket("m.socket").Connections == 0 })
+	}
+	if st := h.socket("m.socket"); st.State != SocketListening || st.Refused != 0 || st.Accepted != 3 {
+		t.Errorf("socket status %+v", st)
+	}
+	h.waitFor("three failures logged", func() bool {
+		return h.logs.FilterMessage("failed to start service").Len() == 3
+	})
+	for _, e := range h.logs.FilterMessage("failed to start service").All() {
+		if msg := e.ContextMap()["error"]; !strings.Contains(fmt.Sprint(msg), "execve: no such file or directory") {
+			t.Errorf("logged %v", e.ContextMap())
+		}
+	}
+	if st := h.logs.FilterMessage("exited").All(); len(st) != 3 || st[0].ContextMap()["status"] != "status=203 (execve: no such file or directory)" {
+		for _, e := range st {
+			t.Logf("exited %v", e.ContextMap())
+		}
+		t.Errorf("%d exits logged, want 3 with status=203 (execve: …)", len(st))
+	}
+}
+
 // MaxConnections=: past the limit a connection is accepted and closed at
 // once (the client sees EOF), and counted as refused; the socket stays up.
 func TestMaxConnections(t *testing.T) {
