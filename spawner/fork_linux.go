@@ -116,9 +116,9 @@ type plan struct {
 	// the child's execve or exit, so the parent reads report afterwards
 	// without a pipe (as glibc's posix_spawn does).
 	pipe   int
-	report [2]uint32 // step, errno; written by a failed vfork child
-	vfork  bool      // share the address space (CLONE_VM|CLONE_VFORK)
-	parent bool      // CLONE_PARENT: the child becomes our parent's child (fork server)
+	report *[2]uint32 // step, errno; written by a failed child without a pipe
+	vfork  bool       // share the address space (CLONE_VM|CLONE_VFORK)
+	parent bool       // CLONE_PARENT: the child becomes our parent's child (fork server)
 
 	// clone3 makes forkExec try clone3 with CLONE_CLEAR_SIGHAND: the
 	// kernel resets every handled signal to SIG_DFL in the child, which
@@ -265,6 +265,10 @@ func childMain(p *plan) {
 		lim     *rlimitEntry
 		err1    syscall.Errno
 		cleared bool
+
+		src       []int
+		nonblock  []int8
+		pidDigits []byte
 	)
 	pipe = p.pipe
 	cleared = p.cleared
@@ -328,18 +332,19 @@ func childMain(p *plan) {
 		pipe = nextfd
 		nextfd++
 	}
-	for i = 0; i < len(p.src); i++ {
-		if p.src[i] < i {
-			if _, _, err1 = syscall.RawSyscall(unix.SYS_DUP3, uintptr(p.src[i]), uintptr(nextfd), unix.O_CLOEXEC); err1 != 0 {
+	src = p.src
+	for i = 0; i < len(src); i++ {
+		if src[i] < i {
+			if _, _, err1 = syscall.RawSyscall(unix.SYS_DUP3, uintptr(src[i]), uintptr(nextfd), unix.O_CLOEXEC); err1 != 0 {
 				errbuf[0] = stepDup
 				goto fail
 			}
-			p.src[i] = nextfd
+			src[i] = nextfd
 			nextfd++
 		}
 	}
-	for i = 0; i < len(p.src); i++ {
-		fd = p.src[i]
+	for i = 0; i < len(src); i++ {
+		fd = src[i]
 		if fd == i {
 			_, _, err1 = syscall.RawSyscall(unix.SYS_FCNTL, uintptr(i), unix.F_SETFD, 0)
 		} else {
@@ -352,15 +357,16 @@ func childMain(p *plan) {
 	}
 	// NonBlocking=: the flag lives in the open file description, so doing
 	// it here, last, is as close to exec as it gets.
-	for i = 0; i < len(p.nonblock); i++ {
-		if p.nonblock[i] == 0 {
+	nonblock = p.nonblock
+	for i = 0; i < len(nonblock); i++ {
+		if nonblock[i] == 0 {
 			continue
 		}
 		if r1, _, err1 = syscall.RawSyscall(unix.SYS_FCNTL, uintptr(i), unix.F_GETFL, 0); err1 != 0 {
 			errbuf[0] = stepNonblock
 			goto fail
 		}
-		if p.nonblock[i] > 0 {
+		if nonblock[i] > 0 {
 			r1 |= unix.O_NONBLOCK
 		} else {
 			r1 &^= unix.O_NONBLOCK
@@ -424,28 +430,34 @@ func childMain(p *plan) {
 	}
 
 	// LISTEN_PID: the pid this process has and keeps across execve.
-	if p.pidDigits != nil {
+	// Every index is provably in range (no bounds check): a failed
+	// check would call into the runtime, which must not run here.
+	if pidDigits = p.pidDigits; len(pidDigits) > 0 {
 		r1, _, _ = syscall.RawSyscall(unix.SYS_GETPID, 0, 0, 0)
 		n = uintptr(len(digits))
-		for {
+		for n > 0 {
 			n--
-			digits[n] = byte('0' + r1%10)
+			digits[n%uintptr(len(digits))] = byte('0' + r1%10)
 			r1 /= 10
 			if r1 == 0 {
 				break
 			}
 		}
-		for i = 0; int(n) < len(digits); i++ {
-			p.pidDigits[i] = digits[n]
-			n++
+		// The digits, then NULs to the end of the placeholder.
+		for i = range pidDigits {
+			if n < uintptr(len(digits)) && i < len(pidDigits)-1 {
+				pidDigits[i] = digits[n%uintptr(len(digits))]
+				n++
+			} else {
+				pidDigits[i] = 0
+			}
 		}
-		p.pidDigits[i] = 0
 	}
 
 	// Unblock everything; the mask is inherited across execve.
 	syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&emptySS)), 0, 8, 0, 0)
 
-	_, _, err1 = syscall.RawSyscall(unix.SYS_EXECVE, uintptr(unsafe.Pointer(p.path)), uintptr(unsafe.Pointer(&p.argv[0])), uintptr(unsafe.Pointer(&p.envv[0])))
+	_, _, err1 = syscall.RawSyscall(unix.SYS_EXECVE, uintptr(unsafe.Pointer(p.path)), uintptr(unsafe.Pointer(unsafe.SliceData(p.argv))), uintptr(unsafe.Pointer(unsafe.SliceData(p.envv))))
 	errbuf[0] = stepExec
 
 fail:
@@ -453,7 +465,7 @@ fail:
 	if pipe >= 0 {
 		syscall.RawSyscall(unix.SYS_WRITE, uintptr(pipe), uintptr(unsafe.Pointer(&errbuf)), unsafe.Sizeof(errbuf))
 	} else {
-		p.report = errbuf
+		*p.report = errbuf
 	}
 	for {
 		syscall.RawSyscall(unix.SYS_EXIT_GROUP, uintptr(stepExit[errbuf[0]&15]), 0, 0)

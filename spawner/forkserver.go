@@ -107,7 +107,7 @@ func (s *Spawner) startForkServer() (*forkServer, error) {
 		return nil, err
 	}
 	fs := &forkServer{fd: pair[0], buf: make([]byte, 0, 4096), log: s.log}
-	fs.proc = s.track("(fork server)", pid, pidfd, true, nil)
+	fs.proc = s.track("(fork server)", pid, pidfd, true, nil, "")
 
 	// Handshake: a program that does not call MaybeRunHelper would run its
 	// normal main instead; don't wait for it for long.

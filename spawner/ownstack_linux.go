@@ -18,8 +18,9 @@ import (
 // a fork(2)-based server does. The stack may be reused only once the child
 // has left our address space, which the kernel reports by clearing a word
 // (CLONE_CHILD_CLEARTID) at the child's execve or exit; nobody waits on that
-// word, the next start looks at it. The plan stays with the Process until it
-// is reaped: a child that failed left its report there.
+// word, the next start looks at it. The stack keeps the plan alive until
+// then; a child that fails leaves its report in a small buffer of its own,
+// which the Process keeps until it is reaped.
 
 // childStackSize is one child stack: childMain's frame and the system calls
 // it makes need well under a page; the rest is margin. Below it is a guard
@@ -37,6 +38,8 @@ type childStack struct {
 	// 64 bytes, above the child's first frame, so that a stack touches
 	// one page.
 	tid *int32
+	// plan is what the child reads until tid is cleared.
+	plan *plan
 }
 
 // maxFreeStacks is how many unused child stacks the pool keeps mapped;
@@ -50,12 +53,14 @@ type stackPool struct {
 	busy []*childStack
 }
 
-// get returns a stack that no child uses, marked busy.
-func (sp *stackPool) get() (*childStack, error) {
+// get returns a stack that no child uses, marked busy for a child that
+// will read p.
+func (sp *stackPool) get(p *plan) (*childStack, error) {
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
 	for i := 0; i < len(sp.busy); {
 		if st := sp.busy[i]; atomic.LoadInt32(st.tid) == 0 {
+			st.plan = nil
 			if len(sp.free) < maxFreeStacks {
 				sp.free = append(sp.free, st)
 			} else {
@@ -83,6 +88,7 @@ func (sp *stackPool) get() (*childStack, error) {
 		st = &childStack{mem: mem, tid: (*int32)(unsafe.Pointer(&mem[len(mem)-8]))}
 	}
 	atomic.StoreInt32(st.tid, 1)
+	st.plan = p
 	sp.busy = append(sp.busy, st)
 	return st, nil
 }
@@ -143,8 +149,8 @@ func forkOwnStack(p *plan, st *childStack) (pid uintptr, pidfd int32, err1 sysca
 }
 
 // NoWaitStarts reports whether Start returns for a Spec.NoWait start
-// without waiting for the child's execve. Like SetDirectFork, it must not
-// be called while a Start is running.
+// without waiting for the child's execve. It may change only through
+// SetDirectFork, or when the fork server fails.
 func (s *Spawner) NoWaitStarts() bool { return s.ownStackOK() }
 
 // ownStackOK reports whether a Spec.NoWait start can skip the wait here:
@@ -157,13 +163,12 @@ func (s *Spawner) ownStackOK() bool {
 // spawnOwnStack starts r without waiting for its execve. A nil plan with a
 // nil error means clone3 was refused: the caller starts r the usual way.
 func (s *Spawner) spawnOwnStack(r *request) (pid, pidfd int, p *plan, err error) {
-	st, err := s.stacks.get()
+	p, err = buildPlan(r, r.src, -1, true, s.fork.startIgnored)
 	if err != nil {
 		return 0, -1, nil, err
 	}
-	p, err = buildPlan(r, r.src, -1, true, s.fork.startIgnored)
+	st, err := s.stacks.get(p)
 	if err != nil {
-		s.stacks.put(st)
 		return 0, -1, nil, err
 	}
 	syscall.ForkLock.RLock()
@@ -181,12 +186,4 @@ func (s *Spawner) spawnOwnStack(r *request) (pid, pidfd int, p *plan, err error)
 		return 0, -1, nil, os.NewSyscallError("clone3", e)
 	}
 	return int(upid), int(upidfd), p, nil
-}
-
-// bytePtrString returns the NUL-terminated string at b.
-func bytePtrString(b *byte) string {
-	if b == nil {
-		return ""
-	}
-	return unix.BytePtrToString(b)
 }

@@ -94,9 +94,11 @@ type Process struct {
 	done     chan struct{}
 	exit     Exit
 	internal bool // the fork server: not reported to OnExit
-	// plan is kept for a Spec.NoWait start until the process is reaped:
-	// a child that failed before its execve left its report there.
-	plan *plan
+	// report is where a Spec.NoWait child that failed before or at its
+	// execve left (step, errno); nil for other starts. path is the
+	// program, for the error.
+	report *[2]uint32
+	path   string
 	// notReaped counts reports of a readable pidfd that waitid found
 	// nothing for (reaper goroutine only).
 	notReaped int
@@ -127,12 +129,20 @@ func (p *Process) Signal(sig syscall.Signal) error {
 	return os.NewSyscallError("pidfd_send_signal", serr)
 }
 
-// Signal sends sig to every process in the process group pgid (kill(-pgid)).
+// Signal sends sig to every process in the process group pgid (kill(-pgid)),
+// where pgid is the Pgid of a Process not reaped yet. A process started
+// with Spec.NoWait makes its group (setsid or setpgid) only after Start
+// has returned; until then sig goes to the process itself, which has every
+// signal blocked and so receives it once its dispositions are reset.
 func Signal(pgid int, sig syscall.Signal) error {
 	if pgid <= 1 {
 		return fmt.Errorf("spawner: refusing to signal process group %d", pgid)
 	}
-	return os.NewSyscallError("kill", unix.Kill(-pgid, sig))
+	err := unix.Kill(-pgid, sig)
+	if err == unix.ESRCH {
+		err = unix.Kill(pgid, sig)
+	}
+	return os.NewSyscallError("kill", err)
 }
 
 // Spawner starts service processes and reaps them. Its methods are safe for
@@ -328,7 +338,11 @@ func (s *Spawner) Start(spec *Spec) (*Process, error) {
 		return fail(stepNames[step], errno)
 	}
 
-	proc := s.track(spec.Unit, pid, pidfd, false, pl)
+	var report *[2]uint32
+	if pl != nil {
+		report = pl.report
+	}
+	proc := s.track(spec.Unit, pid, pidfd, false, report, spec.Path)
 	if s.subreaper {
 		s.spawnMu.RUnlock()
 	}
@@ -340,8 +354,9 @@ func (s *Spawner) Start(spec *Spec) (*Process, error) {
 }
 
 // track registers a started child with the reaper.
-func (s *Spawner) track(unit string, pid, pidfd int, internal bool, pl *plan) *Process {
-	proc := &Process{Unit: unit, Pid: pid, Pgid: pid, pidfd: pidfd, done: make(chan struct{}), internal: internal, plan: pl}
+// report and path are those of a Spec.NoWait start (see Process.report).
+func (s *Spawner) track(unit string, pid, pidfd int, internal bool, report *[2]uint32, path string) *Process {
+	proc := &Process{Unit: unit, Pid: pid, Pgid: pid, pidfd: pidfd, done: make(chan struct{}), internal: internal, report: report, path: path}
 	s.procsMu.Lock()
 	s.procs[proc.Pid] = proc
 	s.procsMu.Unlock()
@@ -535,11 +550,11 @@ func (s *Spawner) waitBlocking(p *Process) {
 // finish records p's exit, closes its pidfd (which also takes it out of the
 // reaper's set), reports it and wakes waiters.
 func (s *Spawner) finish(p *Process, e Exit) {
-	if p.plan != nil {
-		if step, errno := decodeReport(p.plan.report); step != 0 {
-			e.StartErr = &StartError{Unit: p.Unit, Path: bytePtrString(p.plan.path), Op: stepNames[step], Err: errno}
+	if p.report != nil {
+		if step, errno := decodeReport(*p.report); step != 0 {
+			e.StartErr = &StartError{Unit: p.Unit, Path: p.path, Op: stepNames[step], Err: errno}
 		}
-		p.plan = nil
+		p.report = nil
 	}
 	p.exit = e
 	p.mu.Lock()
@@ -633,6 +648,9 @@ func (s *Spawner) reapOrphans() {
 			if tick != nil {
 				tick.Stop()
 			}
+			// A tick taken together with quit may have relayed SIGCHLD
+			// again after Close's signal.Stop.
+			signal.Stop(s.sigc)
 			return
 		case <-s.sigc:
 		case <-s.poke:
@@ -889,7 +907,7 @@ func (s *Spawner) prepare(spec *Spec) (*request, *cleanup, error) {
 // source fds (src, which may differ from r.src in the fork server).
 func buildPlan(r *request, src []int, pipe int, vfork bool, startIgnored uint64) (*plan, error) {
 	p := &plan{
-		src: src, nonblock: r.nonblock, pipe: pipe, vfork: vfork,
+		src: src, nonblock: r.nonblock, pipe: pipe, vfork: vfork, report: new([2]uint32),
 		dirOptional: r.dirOpt,
 		setCred:     r.setCred, uid: uintptr(r.uid), gid: uintptr(r.gid), groups: r.groups,
 		rlimits: r.rlimits, sameSession: r.sameSess, setNice: r.setNice, nice: r.nice, umask: r.umask, nnp: r.nnp,
@@ -1022,7 +1040,7 @@ func forkChild(r *request, src []int, vfork, parent bool, fs *forkState) (pid, p
 		return 0, -1, 0, 0, refused, os.NewSyscallError("clone", e)
 	}
 	if vfork {
-		step, errno = decodeReport(p.report)
+		step, errno = decodeReport(*p.report)
 	} else {
 		// A read error counts as a failed exec (stepExec, EIO): the
 		// child exists either way and the caller reaps it.

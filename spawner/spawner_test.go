@@ -697,6 +697,76 @@ func TestNoWaitStartErrors(t *testing.T) {
 	}
 }
 
+// TestNoWaitSignalAtOnce: a process started without waiting for its
+// execve has no process group of its own yet when Start returns; a signal
+// sent to its group right away must still reach it.
+func TestNoWaitSignalAtOnce(t *testing.T) {
+	s := newSpawner(t, Options{DirectFork: true})
+	for i := range 100 {
+		p, err := s.Start(&Spec{Path: "/bin/sleep", Argv: []string{"sleep", "30"}, NoWait: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := Signal(p.Pgid, syscall.SIGTERM); err != nil {
+			t.Fatalf("start %d: %v", i, err)
+		}
+		select {
+		case <-p.Done():
+			if e := p.Wait(); e.Signal != syscall.SIGTERM {
+				t.Fatalf("start %d: %v, want SIGTERM", i, e)
+			}
+		case <-time.After(20 * time.Second):
+			p.Signal(syscall.SIGKILL)
+			t.Fatalf("start %d: the signal sent right after Start was lost", i)
+		}
+	}
+	checkNoWait(t, s, true)
+}
+
+// TestChildMainCallsOnlySyscalls: the child code runs without the runtime
+// (after a no-wait clone, beside the parent's live goroutine), so it may
+// call nothing but the raw system-call wrappers: no bounds-check panic, no
+// race-detector hook, no stack growth. The disassembly of sockd, built like
+// this test (with -race or not), says what it calls. (go test strips the
+// test binary's symbols, so sockd is built for this.)
+func TestChildMainCallsOnlySyscalls(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds sockd")
+	}
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command to build and disassemble with")
+	}
+	bin := filepath.Join(t.TempDir(), "sockd")
+	args := []string{"build", "-o", bin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	if out, err := exec.Command(goTool, append(args, "github.com/sockd/sockd/cmd/sockd")...).CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v: %s", err, out)
+	}
+	out, err := exec.Command(goTool, "tool", "objdump", "-s", `spawner\.childMain$`, bin).CombinedOutput()
+	if err != nil {
+		t.Fatalf("objdump: %v: %s", err, out)
+	}
+	calls := 0
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		for i, w := range f {
+			if w != "CALL" || i+1 >= len(f) {
+				continue
+			}
+			calls++
+			if target := f[i+1]; target != "syscall.RawSyscall(SB)" && target != "syscall.RawSyscall6(SB)" {
+				t.Errorf("childMain calls %s: %s", target, line)
+			}
+		}
+	}
+	if calls == 0 {
+		t.Fatalf("no calls found in the disassembly of childMain:\n%s", out)
+	}
+}
+
 // TestNoWaitStacksReused: a child's stack goes back to the pool once the
 // child has exec'd, so sequential starts keep using one or two.
 func TestNoWaitStacksReused(t *testing.T) {

@@ -1,0 +1,5 @@
+//go:build !race
+
+package spawner
+
+const raceEnabled = false
