@@ -62,8 +62,9 @@ func (s *Supervisor) spec(sv *serviceUnit, cmd *units.Command, role procRole) (*
 		NoNewPrivs:  x.NoNewPrivileges,
 		NonBlocking: u.NonBlocking,
 		// An Accept=yes instance's main process: sockd goes on accepting
-		// while it execs, and a failed exec arrives as its exit.
-		NoWait: sv.instanceOf != nil && role == roleMain,
+		// while it execs, and a failed exec arrives as its exit, as with
+		// systemd's Type=simple. Type=exec waits for the execve, as there.
+		NoWait: sv.instanceOf != nil && role == roleMain && u.Type != units.TypeExec,
 	}
 	var sockFD = -1
 	if sv.conn != nil {

@@ -359,11 +359,40 @@ func TestAcceptYesMissingProgram(t *testing.T) {
 			t.Errorf("logged %v", e.ContextMap())
 		}
 	}
+	if !h.sup.sp.NoWaitStarts() {
+		t.Skip("starts wait for execve here (not amd64, or no clone3): failures are start errors")
+	}
 	if st := h.logs.FilterMessage("exited").All(); len(st) != 3 || st[0].ContextMap()["status"] != "status=203 (execve: no such file or directory)" {
 		for _, e := range st {
 			t.Logf("exited %v", e.ContextMap())
 		}
 		t.Errorf("%d exits logged, want 3 with status=203 (execve: …)", len(st))
+	}
+}
+
+// A Type=exec instance still waits for its execve, as under systemd: a
+// missing program fails the start, and ExecStartPost= never runs.
+func TestAcceptYesTypeExecMissingProgram(t *testing.T) {
+	h := newHarness(t, map[string]string{
+		"m.socket":   "[Socket]\nListenStream=@TMP@/m.sock\nAccept=yes\n",
+		"m@.service": "[Service]\nType=exec\nExecStart=/nonexistent/program\nExecStartPost=/bin/touch @TMP@/post\nStandardInput=socket\n",
+	})
+	c, err := net.Dial("unix", filepath.Join(h.tmp, "m.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("read %d, %v; want EOF", n, err)
+	}
+	c.Close()
+	h.waitFor("failure logged", func() bool { return h.logs.FilterMessage("failed to start service").Len() == 1 })
+	h.waitFor("slot given back", func() bool { return h.socket("m.socket").Connections == 0 })
+	if _, err := os.Stat(filepath.Join(h.tmp, "post")); err == nil {
+		t.Error("ExecStartPost= ran after a failed execve")
+	}
+	if n := h.logs.FilterMessage("exited").Len(); n != 0 {
+		t.Errorf("%d exits logged; want the failure as a start error", n)
 	}
 }
 
