@@ -282,6 +282,10 @@ func (s *Supervisor) phaseDone(sv *serviceUnit) {
 	case phStartPost:
 		s.setPhase(sv, phRunning)
 		sv.started = true
+		// An instance's processes have their copies of the connection now
+		// (ExecStartPost= gets it too, as under systemd); sockd keeps
+		// none, so the client sees the connection end when they do.
+		s.releaseConnFD(sv)
 		if sv.mainPID == 0 && sv.u.Type != units.TypeForking {
 			// The main process already exited during ExecStartPost=.
 			s.mainGone(sv)
@@ -401,9 +405,6 @@ func (s *Supervisor) startFailed(sv *serviceUnit, err error) {
 // exec, on READY=1, on the parent's exit, or on exit for the others.
 func (s *Supervisor) mainStarted(sv *serviceUnit, pid int) {
 	sv.mainPID, sv.pgid = pid, pid
-	// The instance holds its own copy of its connection now; sockd keeps
-	// none, so the client sees the connection end when the instance does.
-	s.releaseConnFD(sv)
 	s.armWatchdog(sv)
 	switch sv.u.Type {
 	case units.TypeNotify, units.TypeNotifyReload, units.TypeForking, units.TypeOneshot:

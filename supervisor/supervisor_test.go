@@ -396,6 +396,40 @@ func TestAcceptYesTypeExecMissingProgram(t *testing.T) {
 	}
 }
 
+// ExecStartPost= of an inetd-style instance gets the connection as its
+// stdin too, as under systemd (sockd used to close its copy first, and
+// the command failed with EBADF).
+func TestAcceptYesExecStartPostGetsSocket(t *testing.T) {
+	h := newHarness(t, map[string]string{
+		"e.socket":   "[Socket]\nListenStream=@TMP@/e.sock\nAccept=yes\n",
+		"e@.service": "[Service]\nExecStart=/bin/cat\nExecStartPost=/bin/sh -c 'test -S /dev/stdin && touch @TMP@/post'\nStandardInput=socket\n",
+	})
+	c, err := net.Dial("unix", filepath.Join(h.tmp, "e.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write([]byte("ping\n")); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(c).ReadString('\n'); line != "ping\n" {
+		t.Fatalf("echo %q, %v", line, err)
+	}
+	h.waitFor("ExecStartPost= ran with the socket", func() bool {
+		_, err := os.Stat(filepath.Join(h.tmp, "post"))
+		return err == nil
+	})
+	c.(*net.UnixConn).CloseWrite()
+	if b, err := io.ReadAll(c); err != nil || len(b) != 0 {
+		t.Errorf("after EOF: %q, %v; want the connection closed", b, err)
+	}
+	h.waitFor("slot given back", func() bool { return h.socket("e.socket").Connections == 0 })
+	if n := h.logs.FilterMessage("control process failed").Len(); n != 0 {
+		t.Errorf("%d control process failures", n)
+	}
+}
+
 // MaxConnections=: past the limit a connection is accepted and closed at
 // once (the client sees EOF), and counted as refused; the socket stays up.
 func TestMaxConnections(t *testing.T) {
