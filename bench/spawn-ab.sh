@@ -2,7 +2,7 @@
 # spawn-ab.sh: Accept=yes spawn rate and CPU per connection of sockd
 # binaries side by side (interleaved), with tcpserver beside them.
 #
-#   bench/spawn-ab.sh [-r ROUNDS] [-c CONC] [-n N] BIN... [tcpserver]
+#   bench/spawn-ab.sh [-r ROUNDS] [-c CONC] [-n N] [-3] BIN... [tcpserver]
 #
 # Each BIN is a sockd binary, optionally prefixed with environment
 # assignments and a label: "label=ENV=V,ENV2=V2:/path/to/sockd" (or just
@@ -17,10 +17,10 @@
 set -uo pipefail # no -e: lib.sh relies on commands that fail (read -t)
 top=$(cd "$(dirname "$0")/.." && pwd)
 harness=${HARNESS:-$top/../shared/bench}
-R=5 C=8 N=3000
-while getopts r:c:n: o; do
+R=5 C=8 N=3000 FD3=
+while getopts r:c:n:3 o; do
 	case $o in
-	r) R=$OPTARG ;; c) C=$OPTARG ;; n) N=$OPTARG ;; *) exit 2 ;;
+	r) R=$OPTARG ;; c) C=$OPTARG ;; n) N=$OPTARG ;; 3) FD3=1 ;; *) exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
@@ -30,6 +30,13 @@ build
 mkdir "$TMP/units"
 PORT=23456 render "$harness/units/hello.socket" "$TMP/units/hello.socket"
 render "$harness/units/hello@.service" "$TMP/units/hello@.service"
+if [ -n "$FD3" ]; then
+	# -3: an fd-3 service. The connection is fd 3 with LISTEN_FDS=1 and
+	# LISTEN_PID (which the child writes into its environment), and also
+	# stdout for the same hello to write to.
+	sed -i 's/^StandardInput=socket$/StandardInput=null/' "$TMP/units/hello@.service"
+	grep -q '^StandardInput=null$' "$TMP/units/hello@.service" || die "-3: hello@.service has no StandardInput=socket line"
+fi
 ports_free 23456 23457
 
 mach() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat; }
