@@ -75,10 +75,15 @@
 // as tcpserver does. The kernel clears a word in the stack's slot when the
 // child leaves our address space (CLONE_CHILD_CLEARTID, at execve or
 // exit); the next start looks at it to reuse the stack, so nobody waits
-// for it. The plan stays with the Process until it is reaped. A child that
-// fails leaves its report there and exits with systemd's status for the
-// step (203 for execve, 200 for chdir, …), and the reaper turns the report
-// into Exit.StartErr: the failure arrives with the exit, as under systemd.
+// for it; the slot keeps the plan alive until then. A child that fails
+// leaves its report in a small buffer of its own, which the Process keeps,
+// and exits with systemd's status for the step (203 for execve, 200 for
+// chdir, …); the reaper turns the report into Exit.StartErr: the failure
+// arrives with the exit, as under systemd. This needs Linux 5.16 (before
+// it, a core dump of a child that had not exec'd yet, say from a
+// KillSignal=SIGQUIT sent right after the start, killed every process
+// sharing its memory: sockd too) and clone3; elsewhere, or through the
+// fork server, Start waits as before.
 // childMain is entered through its register-ABI entry (a func value), not
 // the ABI0 wrapper an assembly CALL goes through, because in race builds
 // that wrapper calls the race detector, which must not run in the child.
@@ -149,7 +154,7 @@
 // It looks on SIGCHLD, and after every exit of a tracked process. Relaying
 // SIGCHLD through os/signal wakes the runtime's signal thread and hands the
 // P between threads: at one process per connection, 50 µs of sockd's CPU
-// per connection and a tenth of its rate. So once a tracked process has
+// per connection and 5 % of its rate. So once a tracked process has
 // exited, SIGCHLD is no longer relayed; the looks after each tracked exit,
 // and a ticker every 100 ms, find orphans meanwhile, and after a tick
 // without tracked exits SIGCHLD is relayed again and the ticker stops.

@@ -3,12 +3,14 @@
 package spawner
 
 import (
+	"fmt"
 	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
 
+	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 )
 
@@ -52,6 +54,11 @@ type stackPool struct {
 	free []*childStack
 	busy []*childStack
 }
+
+// A child that dumps core before its execve may, on kernels whose
+// mm_release skips the CLONE_CHILD_CLEARTID write for a core-dumping
+// group, never clear its word: that stack then stays busy, a 20 KiB leak
+// and nothing worse.
 
 // get returns a stack that no child uses, marked busy for a child that
 // will read p.
@@ -149,19 +156,40 @@ func forkOwnStack(p *plan, st *childStack) (pid uintptr, pidfd int32, err1 sysca
 }
 
 // NoWaitStarts reports whether Start returns for a Spec.NoWait start
-// without waiting for the child's execve. It may change only through
-// SetDirectFork, or when the fork server fails.
+// without waiting for the child's execve. It changes through
+// SetDirectFork, when the fork server fails, and when the kernel refuses
+// the clone.
 func (s *Spawner) NoWaitStarts() bool { return s.ownStackOK() }
 
 // ownStackOK reports whether a Spec.NoWait start can skip the wait here:
 // forking directly (the fork server waits for its children anyway) on an
-// architecture with the clone trampoline, where clone3 works.
+// architecture with the clone trampoline, on Linux 5.16 or later (see
+// ownStackKernel), where the kernel has not refused the clone.
 func (s *Spawner) ownStackOK() bool {
-	return haveOwnStack && s.vfork && (s.fs == nil || s.fs.broken.Load()) && !s.fork.noClone3.Load()
+	return s.ownStack.Load() && s.vfork && (s.fs == nil || s.fs.broken.Load())
+}
+
+// ownStackKernel reports whether the running kernel is 5.16 or later.
+// Before 5.16 a core dump killed every process sharing the dumping
+// process's memory: a core-dumping signal (KillSignal=SIGQUIT or
+// SIGABRT sent to an instance that had just started) reaching a child
+// before its execve would have killed sockd too. A vfork child cannot be
+// signalled by sockd before its execve; a no-wait child can.
+func ownStackKernel() bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &major, &minor); err != nil {
+		return false
+	}
+	return major > 5 || major == 5 && minor >= 16
 }
 
 // spawnOwnStack starts r without waiting for its execve. A nil plan with a
-// nil error means clone3 was refused: the caller starts r the usual way.
+// nil error means the caller starts r the usual way: the kernel refused
+// the clone (then no-wait starts stay off), or no stack could be mapped.
 func (s *Spawner) spawnOwnStack(r *request) (pid, pidfd int, p *plan, err error) {
 	p, err = buildPlan(r, r.src, -1, true, s.fork.startIgnored)
 	if err != nil {
@@ -169,7 +197,8 @@ func (s *Spawner) spawnOwnStack(r *request) (pid, pidfd int, p *plan, err error)
 	}
 	st, err := s.stacks.get(p)
 	if err != nil {
-		return 0, -1, nil, err
+		s.log.Warn("no stack for a start without waiting; waiting for this one", zap.Error(err))
+		return 0, -1, nil, nil
 	}
 	syscall.ForkLock.RLock()
 	upid, upidfd, e := forkOwnStack(p, st)
@@ -177,8 +206,8 @@ func (s *Spawner) spawnOwnStack(r *request) (pid, pidfd int, p *plan, err error)
 	switch {
 	case e == syscall.ENOSYS || e == syscall.EINVAL || e == syscall.EPERM:
 		s.stacks.put(st)
-		if s.fork.noClone3.CompareAndSwap(false, true) {
-			s.log.Warn("clone3 refused; starting services with clone and resetting every signal in the child")
+		if s.ownStack.CompareAndSwap(true, false) {
+			s.log.Warn("clone3 onto a stack of its own refused; starting every service waiting for its execve", zap.Error(e))
 		}
 		return 0, -1, nil, nil
 	case e != 0:

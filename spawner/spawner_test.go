@@ -237,8 +237,8 @@ func checkNoWait(t *testing.T, s *Spawner, noWait bool) {
 	if !noWait {
 		return
 	}
-	if !haveOwnStack || s.fork.noClone3.Load() {
-		t.Skip("starts without waiting need amd64 and clone3")
+	if !haveOwnStack || !ownStackKernel() || !s.ownStack.Load() {
+		t.Skip("starts without waiting need amd64, Linux 5.16 and clone3")
 	}
 	s.stacks.mu.Lock()
 	n := len(s.stacks.free) + len(s.stacks.busy)
@@ -699,7 +699,7 @@ func TestNoWaitStartErrors(t *testing.T) {
 
 // TestNoWaitSignalAtOnce: a process started without waiting for its
 // execve has no process group of its own yet when Start returns; a signal
-// sent to its group right away must still reach it.
+// sent to its group right away (SignalGroup) must still reach it.
 func TestNoWaitSignalAtOnce(t *testing.T) {
 	s := newSpawner(t, Options{DirectFork: true})
 	for i := range 100 {
@@ -707,7 +707,7 @@ func TestNoWaitSignalAtOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := Signal(p.Pgid, syscall.SIGTERM); err != nil {
+		if err := p.SignalGroup(syscall.SIGTERM); err != nil {
 			t.Fatalf("start %d: %v", i, err)
 		}
 		select {

@@ -120,8 +120,9 @@ type Spec struct {
 	// waiting for its execve, as a fork(2)-based server does: a failure
 	// in the child (a missing program, a failed chdir or setuid) is then
 	// reported with its exit, in Exit.StartErr, instead of by Start. It
-	// applies where the Spawner forks directly on amd64; elsewhere Start
-	// waits as usual.
+	// applies where the Spawner forks directly, on amd64 with Linux 5.16
+	// or later and clone3 (see NoWaitStarts); elsewhere Start waits as
+	// usual.
 	NoWait bool
 }
 
