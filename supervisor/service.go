@@ -130,6 +130,7 @@ func (sv *serviceUnit) active() bool {
 
 type proc struct {
 	pid    int
+	p      *spawner.Process
 	sv     *serviceUnit // nil for a socket unit's helper
 	sock   *socketUnit  // the socket unit of a helper (ExecStartPre= …)
 	role   procRole
@@ -262,6 +263,11 @@ func (s *Supervisor) nextControl(sv *serviceUnit) {
 			return
 		}
 		sv.controlPID = pid
+		if sv.phase == phStartPost && sv.ctlIndex == len(sv.ctl) {
+			// The last command that gets an inetd-style instance's
+			// connection has its copy.
+			s.releaseConnFD(sv)
+		}
 		d := s.startTimeout(sv)
 		if sv.phase >= phStop {
 			d = s.stopTimeout(sv)
@@ -282,9 +288,8 @@ func (s *Supervisor) phaseDone(sv *serviceUnit) {
 	case phStartPost:
 		s.setPhase(sv, phRunning)
 		sv.started = true
-		// An instance's processes have their copies of the connection now
-		// (ExecStartPost= gets it too, as under systemd); sockd keeps
-		// none, so the client sees the connection end when they do.
+		// Normally done already (mainStarted, nextControl): the client
+		// sees the connection end when the instance's processes do.
 		s.releaseConnFD(sv)
 		if sv.mainPID == 0 && sv.u.Type != units.TypeForking {
 			// The main process already exited during ExecStartPost=.
@@ -353,16 +358,20 @@ func (s *Supervisor) enterStart(sv *serviceUnit) {
 		return
 	}
 	cmd := &sv.u.ExecStart[sv.cmdIndex]
-	if sv.instanceOf != nil && s.spawnq != nil && !s.sp.NoWaitStarts() {
-		// Accept=yes instances start asynchronously, so that accepting
-		// and starting the next ones overlaps with this one's execve.
-		// Where the spawner does not wait for execve at all (Spec.NoWait),
-		// they start right here instead.
+	if sv.instanceOf != nil && s.spawnq != nil {
 		spec, err := s.spec(sv, cmd, roleMain)
 		if err != nil {
 			s.startFailed(sv, err)
 			return
 		}
+		if spec.NoWait && s.sp.NoWaitStarts() {
+			// The spawner does not wait for the execve: start right here.
+			s.startMain(sv, cmd, spec)
+			return
+		}
+		// Accept=yes instances whose start waits for the execve (Type=exec,
+		// the fork server) start asynchronously, so that accepting and
+		// starting the next ones overlaps with this one's execve.
 		gen := sv.gen
 		s.spawnAsync(spec, func(p *spawner.Process, err error, took time.Duration) {
 			if err != nil {
@@ -372,7 +381,7 @@ func (s *Supervisor) enterStart(sv *serviceUnit) {
 			s.spawned(sv, cmd, roleMain, spec, p, took)
 			if sv.gen != gen || sv.phase != phStart || s.stopping {
 				// Stopped meanwhile (sockd is shutting down): end it.
-				spawner.Signal(p.Pid, syscall.Signal(killSignal(sv.u)))
+				p.SignalGroup(syscall.Signal(killSignal(sv.u)))
 			} else {
 				s.mainStarted(sv, p.Pid)
 			}
@@ -384,12 +393,25 @@ func (s *Supervisor) enterStart(sv *serviceUnit) {
 		})
 		return
 	}
-	pid, err := s.spawn(sv, cmd, roleMain)
+	spec, err := s.spec(sv, cmd, roleMain)
 	if err != nil {
 		s.startFailed(sv, err)
 		return
 	}
-	s.mainStarted(sv, pid)
+	s.startMain(sv, cmd, spec)
+}
+
+// startMain starts sv's main process from spec and waits for nothing
+// more than Start does.
+func (s *Supervisor) startMain(sv *serviceUnit, cmd *units.Command, spec *spawner.Spec) {
+	t0 := time.Now()
+	p, err := s.sp.Start(spec)
+	if err != nil {
+		s.startFailed(sv, err)
+		return
+	}
+	s.spawned(sv, cmd, roleMain, spec, p, time.Since(t0))
+	s.mainStarted(sv, p.Pid)
 }
 
 // startFailed handles a main process that could not be started.
@@ -405,6 +427,11 @@ func (s *Supervisor) startFailed(sv *serviceUnit, err error) {
 // exec, on READY=1, on the parent's exit, or on exit for the others.
 func (s *Supervisor) mainStarted(sv *serviceUnit, pid int) {
 	sv.mainPID, sv.pgid = pid, pid
+	if !socketStdio(sv) || len(sv.u.ExecStartPost) == 0 {
+		// The main process has its copy of the connection (clone copied
+		// the descriptor table); nothing else of the instance gets one.
+		s.releaseConnFD(sv)
+	}
 	s.armWatchdog(sv)
 	switch sv.u.Type {
 	case units.TypeNotify, units.TypeNotifyReload, units.TypeForking, units.TypeOneshot:
@@ -417,6 +444,15 @@ func (s *Supervisor) mainStarted(sv *serviceUnit, pid int) {
 	default:
 		s.runControl(sv, phStartPost, sv.u.ExecStartPost)
 	}
+}
+
+// socketStdio reports whether sv is an Accept=yes instance whose commands
+// get the connection as stdin, stdout or stderr (inetd style): then
+// ExecStartPost= gets it too, as under systemd.
+func socketStdio(sv *serviceUnit) bool {
+	x := &sv.u.Exec
+	return sv.conn != nil && (x.StandardInput.Kind == units.StdioSocket ||
+		x.StandardOutput.Kind == units.StdioSocket || x.StandardError.Kind == units.StdioSocket)
 }
 
 // releaseConnFD closes sockd's copy of an Accept=yes instance's connection.
@@ -455,7 +491,7 @@ func (s *Supervisor) spawned(sv *serviceUnit, cmd *units.Command, role procRole,
 	if s.opts.OnSpawn != nil {
 		s.opts.OnSpawn(sv.u.Name, took)
 	}
-	s.procs[p.Pid] = &proc{pid: p.Pid, sv: sv, role: role, ignore: cmd.Flags&units.CmdIgnoreFailure != 0}
+	s.procs[p.Pid] = &proc{pid: p.Pid, p: p, sv: sv, role: role, ignore: cmd.Flags&units.CmdIgnoreFailure != 0}
 	if role == roleMain {
 		// One line per activation: unit, trigger, pid, fds.
 		msg := "started"

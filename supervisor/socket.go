@@ -435,8 +435,9 @@ func (s *Supervisor) handleConn(su *socketUnit, c activator.Conn) {
 		su.perSource[src]++
 	}
 	su.nActivations++
-	// sockd's copy of the connection is closed once the main process has
-	// it (or the instance failed): see mainStarted.
+	// sockd's copy of the connection is closed once the last process that
+	// gets it has been started (or the instance failed): see mainStarted
+	// and nextControl.
 	s.startService(sv, su, "connection")
 	if !sv.active() {
 		s.releaseConnFD(sv)

@@ -66,17 +66,32 @@ func (s *Supervisor) spec(sv *serviceUnit, cmd *units.Command, role procRole) (*
 		// systemd's Type=simple. Type=exec waits for the execve, as there.
 		NoWait: sv.instanceOf != nil && role == roleMain && u.Type != units.TypeExec,
 	}
+	// An instance's later commands (ExecStop=, ExecReload=,
+	// ExecStopPost=), once sockd has handed the connection to its
+	// processes and closed its copy, get /dev/null for their socket stdio
+	// (systemd keeps its copy until the instance is dead).
+	stdin, stdout, stderr := x.StandardInput, x.StandardOutput, x.StandardError
+	handedOver := sv.conn != nil && sv.conn.FD < 0
+	if handedOver {
+		for _, st := range []*units.Stdio{&stdin, &stdout, &stderr} {
+			if st.Kind == units.StdioSocket {
+				*st = units.Stdio{Kind: units.StdioNull}
+			}
+		}
+	}
 	var sockFD = -1
-	if sv.conn != nil {
+	switch {
+	case handedOver:
+	case sv.conn != nil:
 		sockFD = sv.conn.FD
 		sp.Files = []int{sockFD}
 		sp.Names = []string{sv.instanceOf.u.FileDescriptorName}
-	} else {
+	default:
 		sp.Files, sp.Names, sp.KeepFlags = s.fdsFor(sv)
 	}
 	// StandardInput=socket: inetd style. The socket is stdin (and what
 	// StandardOutput=inherit copies); no LISTEN_* variables are set.
-	if x.StandardInput.Kind == units.StdioSocket {
+	if stdin.Kind == units.StdioSocket {
 		if len(sp.Files) != 1 {
 			return nil, fmt.Errorf("StandardInput=socket: expected exactly one socket, got %d", len(sp.Files))
 		}
@@ -87,7 +102,7 @@ func (s *Supervisor) spec(sv *serviceUnit, cmd *units.Command, role procRole) (*
 	}
 	if role == roleControl {
 		sp.Files, sp.Names, sp.ListenEnv = nil, nil, false
-	} else if len(sv.fdStore) > 0 && x.StandardInput.Kind != units.StdioSocket {
+	} else if len(sv.fdStore) > 0 && stdin.Kind != units.StdioSocket {
 		// The fd store comes back after the sockets, named by FDNAME=.
 		for _, e := range sv.fdStore {
 			sp.Files = append(sp.Files, e.fd)
@@ -96,15 +111,15 @@ func (s *Supervisor) spec(sv *serviceUnit, cmd *units.Command, role procRole) (*
 		sp.ListenEnv = true
 	}
 	var err error
-	if sp.Stdin, err = stdinFor(x, sockFD); err != nil {
+	if sp.Stdin, err = stdinFor(stdin, sockFD); err != nil {
 		return nil, err
 	}
-	if sp.Stdout, err = stdoutFor(x.StandardOutput, sp.Stdin, sockFD); err != nil {
+	if sp.Stdout, err = stdoutFor(stdout, sp.Stdin, sockFD); err != nil {
 		return nil, fmt.Errorf("StandardOutput=: %w", err)
 	}
-	if x.StandardError.Kind == units.StdioInherit || x.StandardError.Kind == units.StdioDefault {
+	if stderr.Kind == units.StdioInherit || stderr.Kind == units.StdioDefault {
 		sp.Stderr = sp.Stdout
-	} else if sp.Stderr, err = stdoutFor(x.StandardError, sp.Stdin, sockFD); err != nil {
+	} else if sp.Stderr, err = stdoutFor(stderr, sp.Stdin, sockFD); err != nil {
 		return nil, fmt.Errorf("StandardError=: %w", err)
 	}
 
@@ -215,16 +230,16 @@ func readEnvironmentFile(path string) ([]string, error) {
 }
 
 // stdinFor maps StandardInput= (null by default).
-func stdinFor(x *units.ExecContext, sockFD int) (spawner.Stdio, error) {
-	switch x.StandardInput.Kind {
+func stdinFor(in units.Stdio, sockFD int) (spawner.Stdio, error) {
+	switch in.Kind {
 	case units.StdioDefault, units.StdioNull:
 		return spawner.Stdio{Kind: spawner.StdioNull}, nil
 	case units.StdioSocket:
 		return spawner.Stdio{Kind: spawner.StdioFD, FD: sockFD}, nil
 	case units.StdioFile:
-		return spawner.Stdio{Kind: spawner.StdioFile, Path: x.StandardInput.Path}, nil
+		return spawner.Stdio{Kind: spawner.StdioFile, Path: in.Path}, nil
 	}
-	return spawner.Stdio{}, fmt.Errorf("StandardInput=: kind %d is not supported by sockd", x.StandardInput.Kind)
+	return spawner.Stdio{}, fmt.Errorf("StandardInput=: kind %d is not supported by sockd", in.Kind)
 }
 
 // stdoutFor maps StandardOutput=/StandardError=. inherit copies stdin

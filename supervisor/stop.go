@@ -36,7 +36,16 @@ func (s *Supervisor) killService(sv *serviceUnit, sig syscall.Signal, final bool
 		}
 	default:
 		if sv.pgid != 0 {
-			send(func(g syscall.Signal) error { return spawner.Signal(sv.pgid, g) })
+			// A main process started without waiting for its execve
+			// may not have made its group yet: SignalGroup then signals
+			// it through its pidfd.
+			main := s.procs[sv.mainPID]
+			send(func(g syscall.Signal) error {
+				if main != nil && main.p != nil && sv.mainPID == sv.pgid {
+					return main.p.SignalGroup(g)
+				}
+				return spawner.Signal(sv.pgid, g)
+			})
 		}
 		// A forking service's daemon may have left the group (setsid).
 		if sv.mainPID != 0 && sv.mainPID != sv.pgid {

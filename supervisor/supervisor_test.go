@@ -430,6 +430,86 @@ func TestAcceptYesExecStartPostGetsSocket(t *testing.T) {
 	}
 }
 
+// Stopping sockd right after instances were started: an instance started
+// without waiting for its execve may not have its process group yet, and
+// the stop signal must reach it all the same (it used to be lost, and the
+// instance ran until the stop timeout). A few rounds, since it is a race.
+func TestStopRightAfterInstancesStart(t *testing.T) {
+	for round := range 4 {
+		h := newHarness(t, map[string]string{
+			"z.socket":   "[Socket]\nListenStream=@TMP@/z.sock\nAccept=yes\n",
+			"z@.service": "[Service]\nExecStart=/bin/sleep 60\nStandardInput=socket\nTimeoutStopSec=15\n",
+		})
+		var conns []net.Conn
+		for range 16 {
+			c, err := net.Dial("unix", filepath.Join(h.tmp, "z.sock"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, c)
+		}
+		h.waitFor("16 accepted", func() bool { return h.socket("z.socket").Accepted == 16 })
+		h.stop()
+		for _, c := range conns {
+			c.Close()
+		}
+		if n := h.logs.FilterMessage("stop timed out, killing").Len(); n != 0 {
+			t.Fatalf("round %d: %d instances missed their stop signal", round, n)
+		}
+	}
+}
+
+// sockd hands an instance's connection over and closes its own copy as
+// soon as the last process that gets it is started: an fd-3 instance's
+// client sees the end of the connection when its main process exits, not
+// when a slow ExecStartPost= (which does not get the connection) ends; and
+// an inetd-style instance's ExecStopPost= starts with /dev/null instead of
+// failing on the closed copy.
+func TestAcceptYesConnectionHandOver(t *testing.T) {
+	h := newHarness(t, map[string]string{
+		"f.socket":   "[Socket]\nListenStream=@TMP@/f.sock\nAccept=yes\n",
+		"f@.service": "[Service]\nExecStart=/bin/sh -c 'echo hi >&3'\nExecStartPost=/bin/sh -c 'sleep 3; touch @TMP@/post'\n",
+		"i.socket":   "[Socket]\nListenStream=@TMP@/i.sock\nAccept=yes\n",
+		"i@.service": "[Service]\nExecStart=/bin/cat\nExecStopPost=/bin/sh -c 'test -c /dev/stdin && touch @TMP@/stoppost'\nStandardInput=socket\n",
+	})
+	c, err := net.Dial("unix", filepath.Join(h.tmp, "f.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	b, err := io.ReadAll(c)
+	c.Close()
+	if err != nil || string(b) != "hi\n" {
+		t.Fatalf("fd-3 instance: %q, %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(h.tmp, "post")); err == nil {
+		t.Error("the connection ended only after ExecStartPost=, which does not have it")
+	}
+	h.waitFor("ExecStartPost= done", func() bool {
+		_, err := os.Stat(filepath.Join(h.tmp, "post"))
+		return err == nil
+	})
+
+	c, err = net.Dial("unix", filepath.Join(h.tmp, "i.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c.Write([]byte("x\n"))
+	c.(*net.UnixConn).CloseWrite()
+	if b, err := io.ReadAll(c); err != nil || string(b) != "x\n" {
+		t.Errorf("inetd instance: %q, %v", b, err)
+	}
+	c.Close()
+	h.waitFor("ExecStopPost= ran with /dev/null", func() bool {
+		_, err := os.Stat(filepath.Join(h.tmp, "stoppost"))
+		return err == nil
+	})
+	if n := h.logs.FilterMessage("control process failed").Len(); n != 0 {
+		t.Errorf("%d control process failures", n)
+	}
+}
+
 // MaxConnections=: past the limit a connection is accepted and closed at
 // once (the client sees EOF), and counted as refused; the socket stays up.
 func TestMaxConnections(t *testing.T) {
