@@ -197,7 +197,9 @@ func (s *Spawner) spawnOwnStack(r *request) (pid, pidfd int, p *plan, err error)
 	}
 	st, err := s.stacks.get(p)
 	if err != nil {
-		s.log.Warn("no stack for a start without waiting; waiting for this one", zap.Error(err))
+		if s.stackWarned.CompareAndSwap(false, true) {
+			s.log.Warn("no stack for a start without waiting; such starts wait while this lasts (logged once)", zap.Error(err))
+		}
 		return 0, -1, nil, nil
 	}
 	syscall.ForkLock.RLock()

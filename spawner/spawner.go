@@ -133,7 +133,9 @@ func (p *Process) Signal(sig syscall.Signal) error {
 // Spec.NoWait makes its group (setsid or setpgid) only after Start has
 // returned; while there is none, sig goes to p itself through its pidfd
 // (never to a process that reused the pid), and p, which has every signal
-// blocked until then, receives it once its dispositions are reset.
+// blocked until then, receives it once its dispositions are reset. (Should
+// p make its group, exec and fork between the two calls, only p gets sig;
+// a stop's final kill of the group still reaches the rest.)
 func (p *Process) SignalGroup(sig syscall.Signal) error {
 	err := Signal(p.Pgid, sig)
 	if errors.Is(err, syscall.ESRCH) {
@@ -161,7 +163,9 @@ type Spawner struct {
 	fs       *forkServer // nil: fork directly
 	stacks   stackPool   // child stacks for Spec.NoWait
 	ownStack atomic.Bool // Spec.NoWait starts do not wait (see ownStackOK)
-	lineBufs *sync.Pool  // capture buffers
+	// stackWarned is set once a child stack could not be mapped.
+	stackWarned atomic.Bool
+	lineBufs    *sync.Pool // capture buffers
 
 	// spawnMu is read-locked by Start from before the clone until the pid is
 	// in procs, and write-locked by the orphan reaper, so that a child that
