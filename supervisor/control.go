@@ -139,15 +139,18 @@ func (s *Supervisor) startUnit(name string) error {
 
 // findService finds a loaded service or a running instance by name.
 func (s *Supervisor) findService(name string) *serviceUnit {
-	if sv := s.service(name); sv != nil {
+	if sv, ok := s.services[name]; ok {
 		return sv
 	}
+	// A running Accept=yes instance is known by its processes only; look
+	// there before s.service, which would make a new unit of that name
+	// from the template.
 	for _, p := range s.procs {
 		if p.sv != nil && p.sv.u.Name == name {
 			return p.sv
 		}
 	}
-	return nil
+	return s.service(name)
 }
 
 func (s *Supervisor) stopUnit(name string, restart bool) error {
@@ -166,6 +169,11 @@ func (s *Supervisor) stopUnit(name string, restart bool) error {
 	sv := s.findService(name)
 	if sv == nil {
 		return fmt.Errorf("%s: %w", name, ErrNoSuchUnit)
+	}
+	if restart && sv.instanceOf != nil {
+		// sockd hands the connection over to the instance's processes
+		// and keeps no copy to start it with again.
+		return fmt.Errorf("%s: %w: an Accept=yes instance cannot be restarted", name, ErrNotAllowed)
 	}
 	s.stopService(sv, restart)
 	return nil

@@ -427,9 +427,11 @@ func (s *Supervisor) startFailed(sv *serviceUnit, err error) {
 // exec, on READY=1, on the parent's exit, or on exit for the others.
 func (s *Supervisor) mainStarted(sv *serviceUnit, pid int) {
 	sv.mainPID, sv.pgid = pid, pid
-	if !socketStdio(sv) || len(sv.u.ExecStartPost) == 0 {
-		// The main process has its copy of the connection (clone copied
-		// the descriptor table); nothing else of the instance gets one.
+	lastMain := sv.u.Type != units.TypeOneshot || sv.cmdIndex+1 >= len(sv.u.ExecStart)
+	if lastMain && (!socketStdio(sv) || len(sv.u.ExecStartPost) == 0) {
+		// The (last) main process has its copy of the connection (clone
+		// copied the descriptor table); nothing else of the instance
+		// gets one.
 		s.releaseConnFD(sv)
 	}
 	s.armWatchdog(sv)

@@ -201,6 +201,6 @@ func (s *Supervisor) spawnSocketHelper(su *socketUnit, cmd *units.Command, fds b
 	if err != nil {
 		return 0, err
 	}
-	s.procs[p.Pid] = &proc{pid: p.Pid, sock: su, role: roleControl, ignore: cmd.Flags&units.CmdIgnoreFailure != 0}
+	s.procs[p.Pid] = &proc{pid: p.Pid, p: p, sock: su, role: roleControl, ignore: cmd.Flags&units.CmdIgnoreFailure != 0}
 	return p.Pid, nil
 }

@@ -72,6 +72,11 @@ func (s *Supervisor) spec(sv *serviceUnit, cmd *units.Command, role procRole) (*
 	// (systemd keeps its copy until the instance is dead).
 	stdin, stdout, stderr := x.StandardInput, x.StandardOutput, x.StandardError
 	handedOver := sv.conn != nil && sv.conn.FD < 0
+	if handedOver && role != roleControl {
+		// A main process again (a restart request): sockd no longer has
+		// the connection to give it.
+		return nil, errors.New("the instance's connection was handed over to its first run; an Accept=yes instance cannot be started again")
+	}
 	if handedOver {
 		for _, st := range []*units.Stdio{&stdin, &stdout, &stderr} {
 			if st.Kind == units.StdioSocket {
@@ -102,7 +107,7 @@ func (s *Supervisor) spec(sv *serviceUnit, cmd *units.Command, role procRole) (*
 	}
 	if role == roleControl {
 		sp.Files, sp.Names, sp.ListenEnv = nil, nil, false
-	} else if len(sv.fdStore) > 0 && stdin.Kind != units.StdioSocket {
+	} else if len(sv.fdStore) > 0 && x.StandardInput.Kind != units.StdioSocket {
 		// The fd store comes back after the sockets, named by FDNAME=.
 		for _, e := range sv.fdStore {
 			sp.Files = append(sp.Files, e.fd)

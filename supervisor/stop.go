@@ -101,8 +101,10 @@ func (s *Supervisor) shutdown(exits <-chan spawner.Exit) {
 		case <-backstop.C:
 			s.log.Error("services still running at the end of the stop timeout, killing them", zap.Int("processes", len(s.procs)))
 			for _, p := range s.procs {
-				spawner.Signal(p.pid, syscall.SIGKILL)
-				syscall.Kill(p.pid, syscall.SIGKILL)
+				// Through the pidfd: an exit still queued on exits
+				// leaves its entry here, and its pid may be reused.
+				p.p.SignalGroup(syscall.SIGKILL)
+				p.p.Signal(syscall.SIGKILL)
 			}
 			return
 		}

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -360,7 +361,7 @@ func TestAcceptYesMissingProgram(t *testing.T) {
 		}
 	}
 	if !h.sup.sp.NoWaitStarts() {
-		t.Skip("starts wait for execve here (not amd64, or no clone3): failures are start errors")
+		t.Skip("starts wait for execve here (not amd64, Linux before 5.16, or no clone3): failures are start errors")
 	}
 	if st := h.logs.FilterMessage("exited").All(); len(st) != 3 || st[0].ContextMap()["status"] != "status=203 (execve: no such file or directory)" {
 		for _, e := range st {
@@ -507,6 +508,64 @@ func TestAcceptYesConnectionHandOver(t *testing.T) {
 	})
 	if n := h.logs.FilterMessage("control process failed").Len(); n != 0 {
 		t.Errorf("%d control process failures", n)
+	}
+}
+
+// A Type=oneshot instance with several ExecStart= lines: every one gets
+// the connection, as under systemd (sockd once handed it over after the
+// first).
+func TestAcceptYesOneshotCommandsAllGetConnection(t *testing.T) {
+	h := newHarness(t, map[string]string{
+		"f.socket":   "[Socket]\nListenStream=@TMP@/f.sock\nAccept=yes\n",
+		"f@.service": "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'echo one >&3'\nExecStart=/bin/sh -c 'echo two >&3'\n",
+		"i.socket":   "[Socket]\nListenStream=@TMP@/i.sock\nAccept=yes\n",
+		"i@.service": "[Service]\nType=oneshot\nExecStart=/bin/echo one\nExecStart=/bin/echo two\nStandardInput=socket\n",
+	})
+	for _, sock := range []string{"f.sock", "i.sock"} {
+		c, err := net.Dial("unix", filepath.Join(h.tmp, sock))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		b, err := io.ReadAll(c)
+		c.Close()
+		if err != nil || string(b) != "one\ntwo\n" {
+			t.Errorf("%s: %q, %v; want both commands' output", sock, b, err)
+		}
+	}
+}
+
+// Restarting an Accept=yes instance is refused with a reason (sockd keeps
+// no copy of the connection to start it with), and the instance runs on;
+// stopping it by name works.
+func TestAcceptYesInstanceRestartRefused(t *testing.T) {
+	h := newHarness(t, map[string]string{
+		"r.socket":   "[Socket]\nListenStream=@TMP@/r.sock\nAccept=yes\n",
+		"r@.service": "[Service]\nExecStart=/bin/cat\nStandardInput=socket\n",
+	})
+	c, err := net.Dial("unix", filepath.Join(h.tmp, "r.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	h.waitFor("activated", func() bool { return h.logs.FilterMessage("activated").Len() == 1 })
+	name := fmt.Sprint(h.logs.FilterMessage("activated").All()[0].ContextMap()["unit"])
+	if err := h.sup.RestartUnit(t.Context(), name); !errors.Is(err, ErrNotAllowed) {
+		t.Errorf("restart %s: %v, want ErrNotAllowed", name, err)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c.Write([]byte("still\n"))
+	r := bufio.NewReader(c)
+	if line, err := r.ReadString('\n'); line != "still\n" {
+		t.Errorf("instance after the refused restart: %q, %v", line, err)
+	}
+	// Stopping it by name reaches the running instance (the lookup once
+	// made a new, inactive unit of that name from the template instead).
+	if err := h.sup.StopUnit(t.Context(), name); err != nil {
+		t.Fatalf("stop %s: %v", name, err)
+	}
+	if b, err := io.ReadAll(r); err != nil || len(b) != 0 {
+		t.Errorf("after stopping %s: %q, %v; want EOF", name, b, err)
 	}
 }
 
