@@ -404,14 +404,12 @@ func (s *Supervisor) enterStart(sv *serviceUnit) {
 // startMain starts sv's main process from spec and waits for nothing
 // more than Start does.
 func (s *Supervisor) startMain(sv *serviceUnit, cmd *units.Command, spec *spawner.Spec) {
-	t0 := time.Now()
-	p, err := s.sp.Start(spec)
+	pid, err := s.start(sv, cmd, roleMain, spec)
 	if err != nil {
 		s.startFailed(sv, err)
 		return
 	}
-	s.spawned(sv, cmd, roleMain, spec, p, time.Since(t0))
-	s.mainStarted(sv, p.Pid)
+	s.mainStarted(sv, pid)
 }
 
 // startFailed handles a main process that could not be started.
@@ -479,6 +477,11 @@ func (s *Supervisor) spawn(sv *serviceUnit, cmd *units.Command, role procRole) (
 	if err != nil {
 		return 0, err
 	}
+	return s.start(sv, cmd, role, spec)
+}
+
+// start starts spec for cmd of sv and records the process.
+func (s *Supervisor) start(sv *serviceUnit, cmd *units.Command, role procRole, spec *spawner.Spec) (int, error) {
 	t0 := time.Now()
 	p, err := s.sp.Start(spec)
 	if err != nil {
