@@ -44,7 +44,7 @@ self() { awk '{print $14+$15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 for ((r = 0; r < R; r++)); do
 	for peer in "$@"; do
-		label=$peer envs=() bin=$peer port=23456
+		label=${peer##*/} envs=() bin=$peer port=23456
 		if [ "$peer" = tcpserver ]; then
 			port=23457
 			start "$TMP/tcpserver.log" "$TCPSERVER_BIN" -R -H -l 0 -c 1000 -b 128 127.0.0.1 "$port" "$HELLO"
