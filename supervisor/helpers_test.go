@@ -304,6 +304,16 @@ func newHarness(t testing.TB, unitFiles map[string]string, opts ...func(*Options
 	return h
 }
 
+// dialUnix connects to the AF_UNIX socket name in the harness's directory.
+func (h *harness) dialUnix(name string) net.Conn {
+	h.t.Helper()
+	c, err := net.Dial("unix", filepath.Join(h.tmp, name))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return c
+}
+
 func (h *harness) stop() {
 	if h.cancel == nil {
 		return

@@ -107,10 +107,7 @@ func TestChildFDsExact(t *testing.T) {
 		"x.socket":  "[Socket]\nListenStream=@TMP@/x.sock\nListenDatagram=@TMP@/x.dgram\nFileDescriptorName=x\n",
 		"x.service": "[Service]\nExecStart=/bin/sleep 30\n",
 	})
-	c, err := net.Dial("unix", filepath.Join(h.tmp, "x.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := h.dialUnix("x.sock")
 	defer c.Close()
 	pid := h.mainPID("x.service")
 	var fds []string
@@ -338,10 +335,7 @@ func TestAcceptYesMissingProgram(t *testing.T) {
 		"m@.service": "[Service]\nExecStart=/nonexistent/program\nStandardInput=socket\n",
 	})
 	for i := range 3 {
-		c, err := net.Dial("unix", filepath.Join(h.tmp, "m.sock"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := h.dialUnix("m.sock")
 		c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		if n, err := c.Read(make([]byte, 1)); err != io.EOF {
 			t.Errorf("connection %d: read %d, %v; want EOF", i, n, err)
@@ -378,10 +372,7 @@ func TestAcceptYesTypeExecMissingProgram(t *testing.T) {
 		"m.socket":   "[Socket]\nListenStream=@TMP@/m.sock\nAccept=yes\n",
 		"m@.service": "[Service]\nType=exec\nExecStart=/nonexistent/program\nExecStartPost=/bin/touch @TMP@/post\nStandardInput=socket\n",
 	})
-	c, err := net.Dial("unix", filepath.Join(h.tmp, "m.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := h.dialUnix("m.sock")
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if n, err := c.Read(make([]byte, 1)); err != io.EOF {
 		t.Errorf("read %d, %v; want EOF", n, err)
@@ -405,10 +396,7 @@ func TestAcceptYesExecStartPostGetsSocket(t *testing.T) {
 		"e.socket":   "[Socket]\nListenStream=@TMP@/e.sock\nAccept=yes\n",
 		"e@.service": "[Service]\nExecStart=/bin/cat\nExecStartPost=/bin/sh -c 'test -S /dev/stdin && touch @TMP@/post'\nStandardInput=socket\n",
 	})
-	c, err := net.Dial("unix", filepath.Join(h.tmp, "e.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := h.dialUnix("e.sock")
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := c.Write([]byte("ping\n")); err != nil {
@@ -443,10 +431,7 @@ func TestStopRightAfterInstancesStart(t *testing.T) {
 		})
 		var conns []net.Conn
 		for range 16 {
-			c, err := net.Dial("unix", filepath.Join(h.tmp, "z.sock"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			c := h.dialUnix("z.sock")
 			conns = append(conns, c)
 		}
 		h.waitFor("16 accepted", func() bool { return h.socket("z.socket").Accepted == 16 })
@@ -473,10 +458,7 @@ func TestAcceptYesConnectionHandOver(t *testing.T) {
 		"i.socket":   "[Socket]\nListenStream=@TMP@/i.sock\nAccept=yes\n",
 		"i@.service": "[Service]\nExecStart=/bin/cat\nExecStopPost=/bin/sh -c 'test -c /dev/stdin && touch @TMP@/stoppost'\nStandardInput=socket\n",
 	})
-	c, err := net.Dial("unix", filepath.Join(h.tmp, "f.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := h.dialUnix("f.sock")
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	b, err := io.ReadAll(c)
 	c.Close()
@@ -491,10 +473,7 @@ func TestAcceptYesConnectionHandOver(t *testing.T) {
 		return err == nil
 	})
 
-	c, err = net.Dial("unix", filepath.Join(h.tmp, "i.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c = h.dialUnix("i.sock")
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	c.Write([]byte("x\n"))
 	c.(*net.UnixConn).CloseWrite()
@@ -522,10 +501,7 @@ func TestAcceptYesOneshotCommandsAllGetConnection(t *testing.T) {
 		"i@.service": "[Service]\nType=oneshot\nExecStart=/bin/echo one\nExecStart=/bin/echo two\nStandardInput=socket\n",
 	})
 	for _, sock := range []string{"f.sock", "i.sock"} {
-		c, err := net.Dial("unix", filepath.Join(h.tmp, sock))
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := h.dialUnix(sock)
 		c.SetDeadline(time.Now().Add(10 * time.Second))
 		b, err := io.ReadAll(c)
 		c.Close()
@@ -543,10 +519,7 @@ func TestAcceptYesInstanceRestartRefused(t *testing.T) {
 		"r.socket":   "[Socket]\nListenStream=@TMP@/r.sock\nAccept=yes\n",
 		"r@.service": "[Service]\nExecStart=/bin/cat\nStandardInput=socket\n",
 	})
-	c, err := net.Dial("unix", filepath.Join(h.tmp, "r.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := h.dialUnix("r.sock")
 	defer c.Close()
 	h.waitFor("activated", func() bool { return h.logs.FilterMessage("activated").Len() == 1 })
 	name := fmt.Sprint(h.logs.FilterMessage("activated").All()[0].ContextMap()["unit"])
@@ -627,10 +600,7 @@ StartLimitBurst=100
 	})
 	var before syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
-	c, err := net.Dial("unix", filepath.Join(h.tmp, "crash.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := h.dialUnix("crash.sock")
 	defer c.Close()
 	h.waitFor("trigger limit", func() bool { return h.socket("crash.socket").State == SocketFailed })
 	st := h.socket("crash.socket")
@@ -671,10 +641,7 @@ ExecStart=@HELPER@
 Environment=SOCKD_TEST_HELPER=exit HELPER_CODE=1
 `,
 	})
-	c, err := net.Dial("unix", filepath.Join(h.tmp, "sl.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := h.dialUnix("sl.sock")
 	defer c.Close()
 	h.waitFor("socket failed", func() bool { return h.socket("sl.socket").State == SocketFailed })
 	if st := h.socket("sl.socket"); st.Result != ResultServiceStartLimit {
@@ -699,10 +666,7 @@ RestartSec=50ms
 StartLimitBurst=3
 `,
 	})
-	c, err := net.Dial("unix", filepath.Join(h.tmp, "r.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := h.dialUnix("r.sock")
 	c.Close()
 	h.waitFor("restarts", func() bool {
 		for _, sv := range h.status().Services {
@@ -965,10 +929,7 @@ Environment=SOCKD_TEST_HELPER=exit HELPER_CODE=0
 	})
 	var conns []net.Conn
 	for i := 0; i < 3; i++ {
-		c, err := net.Dial("unix", filepath.Join(h.tmp, "fp.sock"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := h.dialUnix("fp.sock")
 		conns = append(conns, c)
 	}
 	for _, c := range conns {
@@ -999,10 +960,7 @@ EnvironmentFile=-@TMP@/missing
 `,
 	})
 	os.WriteFile(filepath.Join(h.tmp, "env"), []byte("# comment\nB=from-file\nC=\"quoted value\"\n"), 0o644)
-	c, err := net.Dial("unix", filepath.Join(h.tmp, "e.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := h.dialUnix("e.sock")
 	defer c.Close()
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	rep := readReport(t, c)
@@ -1025,10 +983,7 @@ ExecStart=@HELPER@
 Environment=SOCKD_TEST_HELPER=report
 `,
 	})
-	c, err := net.Dial("unix", filepath.Join(h.tmp, "one.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := h.dialUnix("one.sock")
 	defer c.Close()
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	rep := readReport(t, c)
@@ -1041,10 +996,7 @@ Environment=SOCKD_TEST_HELPER=report
 		}
 	}
 	// The second socket is served by the same process.
-	c2, err := net.Dial("unix", filepath.Join(h.tmp, "two.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c2 := h.dialUnix("two.sock")
 	defer c2.Close()
 	c2.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if r := readReport(t, c2); r.Pid != rep.Pid {
